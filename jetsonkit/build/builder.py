@@ -1,0 +1,184 @@
+"""The engine builder: replays a BuildPlan on TensorRT's Python API, writes the engine, sidecar and report.
+
+TensorRT API directly, not Polygraphy's loaders: the plan already holds every setting, so the layer that touches
+TensorRT is a few calls per plan field (``apply_plan``), small enough to be checked name by name against each
+version's bindings (tests/jetsonkit/build/test_api_surface.py). ``tensorrt`` is imported at first use only.
+A class that must subclass a TensorRT type is built inside a factory (the Polygraphy pattern).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _progress
+from ..errors import InputError
+from .int8_cache import encode_calibration_cache
+from .plan import BuildPlan
+from .versions import parse_version
+from .report import BuildReport
+
+__all__ = ["BuildResult", "apply_plan", "parse_onnx", "make_logger", "make_cache_calibrator", "make_progress_monitor"]
+
+_DTYPE = {"fp32": "FLOAT", "fp16": "HALF", "int8": "INT8"}
+
+
+@dataclass
+class BuildResult:
+    engine_path: str
+    sidecar: dict
+    plan: BuildPlan
+    report: BuildReport | None
+    cached: bool
+
+
+def make_logger(trt: Any, lines: list[str]):
+    """A TensorRT logger that keeps INFO and above in ``lines`` for the build report."""
+
+    class _CapturingLogger(trt.ILogger):
+        def __init__(self):
+            super().__init__()  # pybind11 base initialiser (trt.ILogger.__init__)
+
+        def log(self, severity, msg):
+            lines.append(str(msg))
+
+    return _CapturingLogger()
+
+
+def make_progress_monitor(trt: Any):
+    """Build phases as progress lines (TensorRT >= 10.0 ``IProgressMonitor``: phase_start / step_complete /
+    phase_finish, the latter two per the Python API reference; returning True from step_complete continues)."""
+
+    class _PhaseProgress(trt.IProgressMonitor):
+        def __init__(self):
+            super().__init__()  # pybind11 base initialiser (trt.IProgressMonitor.__init__)
+            self.steps: dict[str, int] = {}
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            self.steps[phase_name] = num_steps
+            if parent_phase is None:
+                _progress.info(f"TensorRT: {phase_name} ({num_steps} steps)")
+
+        def step_complete(self, phase_name, step):
+            return True
+
+        def phase_finish(self, phase_name):
+            self.steps.pop(phase_name, None)
+
+    return _PhaseProgress()
+
+
+def make_cache_calibrator(trt: Any, cache: bytes):
+    """An entropy calibrator that hands TensorRT a ready cache, so TensorRT reads scales instead of calibrating."""
+
+    class _TableCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self):
+            super().__init__()  # pybind11 base initialiser (trt.IInt8EntropyCalibrator2.__init__)
+
+        def get_batch_size(self):
+            return 1
+
+        def get_batch(self, names):
+            return None
+
+        def read_calibration_cache(self):
+            return cache
+
+        def write_calibration_cache(self, data):
+            return None
+
+    return _TableCalibrator()
+
+
+def _network_flags(trt: Any, plan: BuildPlan) -> int:
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    return flags
+
+
+def _apply_layer_precisions(trt: Any, network: Any, plan: BuildPlan) -> None:
+    wanted = plan.layer_precisions
+    skip_int8 = bool(plan.int8 and plan.int8["mode"] == "qdq") or (plan.int8 is None)
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        want = wanted.get(layer.name)
+        if want is None or (want == "int8" and skip_int8):  # INT8 of a Q/DQ graph lives in its Q/DQ nodes
+            continue
+        layer.precision = getattr(trt.DataType, _DTYPE[want])
+
+
+def _apply_dynamic_ranges(network: Any, amax: dict[str, float]) -> int:
+    """Set each tensor's symmetric range; return how many network tensors had none in the table."""
+    tensors = [network.get_input(i) for i in range(network.num_inputs)]
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        tensors += [layer.get_output(j) for j in range(layer.num_outputs)]
+    missing = 0
+    for t in tensors:
+        a = amax.get(t.name)
+        if a is None:
+            missing += 1
+        else:
+            t.set_dynamic_range(-a, a)
+    return missing
+
+
+def apply_plan(trt: Any, builder: Any, network: Any, config: Any, plan: BuildPlan, amax: dict[str, float] | None = None,
+               timing_cache_bytes: bytes = b"") -> None:
+    """Set every plan field on ``config`` / ``network``: the only place build settings touch TensorRT."""
+    for name in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    for pool, size in plan.memory_pools.items():
+        config.set_memory_pool_limit(getattr(trt.MemoryPoolType, pool), size)
+    for i, prof in enumerate(plan.profiles):
+        profile = builder.create_optimization_profile()
+        for name, r in prof.items():
+            profile.set_shape(name, r["min"], r["opt"], r["max"])
+        config.add_optimization_profile(profile)
+        if plan.calibration_profile == i:
+            config.set_calibration_profile(profile)
+    if plan.layer_precision_mode == "builder":
+        _apply_layer_precisions(trt, network, plan)
+    if plan.int8 and plan.int8["mode"] in ("calibrator", "cache"):
+        config.int8_calibrator = make_cache_calibrator(trt, encode_calibration_cache(amax or {}, plan.trt_version))
+    elif plan.int8 and plan.int8["mode"] == "dynamic-range":
+        missing = _apply_dynamic_ranges(network, amax or {})
+        if missing:
+            _progress.warn(f"{missing} network tensors have no range in the calibration table; TensorRT keeps them out of INT8")
+    if plan.dla:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = plan.dla["core"]
+    if plan.timing_cache:
+        config.set_timing_cache(config.create_timing_cache(timing_cache_bytes), False)
+    if plan.hardware_compatibility_level:
+        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, plan.hardware_compatibility_level)
+    if plan.optimization_level is not None:
+        config.builder_optimization_level = plan.optimization_level
+    config.profiling_verbosity = getattr(trt.ProfilingVerbosity, plan.profiling_verbosity)
+    if plan.progress_monitor:
+        config.progress_monitor = make_progress_monitor(trt)
+
+
+def parse_onnx(trt: Any, builder: Any, plan: BuildPlan, onnx_path: str, logger: Any, node_names: list[str] = ()):
+    """Network + parser from the ONNX file; raise InputError with the parser's errors and node names.
+
+    ``IParserError.node_name()`` exists from TensorRT 10.0; before that the error carries the node's index, which
+    ``node_names`` (the graph's nodes in order) turns into a name.
+    """
+    network = builder.create_network(_network_flags(trt, plan))
+    parser = trt.OnnxParser(network, logger)
+    if parser.parse_from_file(str(onnx_path)):
+        return network, parser
+    named = parse_version(plan.trt_version).major >= 10
+    errors = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        if named:
+            where = err.node_name()
+        else:
+            index = int(err.node())
+            where = node_names[index] if 0 <= index < len(node_names) else f"#{index}"
+        errors.append(f"node {where}: {err.desc()}")
+    raise InputError(f"TensorRT {plan.trt_version} cannot parse {onnx_path!r}: {'; '.join(errors) or 'no parser message'}",
+                     hint="re-export the model (jetsonkit export, another opset) or replace the op this TensorRT lacks")

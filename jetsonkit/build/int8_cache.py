@@ -1,0 +1,45 @@
+"""jetsonkit's calibration table as TensorRT's own implicit-INT8 input (TensorRT <= 10.x).
+
+The cache text itself (``TRT-<version>-EntropyCalibration2`` + ``<tensor>: <hex of amax/127>``, see FACTS.md and
+TensorRT's sampleINT8) is written by the calibration area's ``calibrators.trtcache``; this module only loads the
+table and turns that package's ValueError into jetsonkit's ConfigError.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from .._deps import require
+from ..errors import ConfigError, IncompatibleArtifactError
+
+__all__ = ["encode_calibration_cache", "load_table_amax"]
+
+
+def encode_calibration_cache(amax: Mapping[str, float], trt_version: str) -> bytes:
+    """The cache an IInt8EntropyCalibrator2 hands back to TensorRT instead of calibrating."""
+    trtcache = require("calibrators.trtcache", purpose="writing a TensorRT calibration cache")
+    try:
+        return trtcache.format_trt_cache(dict(amax), str(trt_version)).encode("ascii")
+    except ValueError as exc:
+        raise ConfigError(f"calibration table cannot become a TensorRT {trt_version} cache: {exc}",
+                          hint="recalibrate with `jetsonkit calibrate`, or use the Q/DQ path") from exc
+
+
+def load_table_amax(path: str | os.PathLike, onnx_sha256: str | None = None) -> dict[str, float]:
+    """tensor -> amax from a jetsonkit calibration table (``calibrators.CalibrationTable`` JSON).
+
+    With ``onnx_sha256`` (implicit INT8: the table feeds the very graph being built) a table that records another
+    model's hash is refused.
+    """
+    calibrators = require("calibrators", purpose="reading the calibration table")
+    try:
+        table = calibrators.CalibrationTable.load(str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"calibration table {str(path)!r} cannot be read: {exc}",
+                          hint="write it with `jetsonkit calibrate ... -o calib.json`") from exc
+    if onnx_sha256 and table.model_sha256 and table.model_sha256 != onnx_sha256:
+        raise IncompatibleArtifactError(
+            f"calibration table {str(path)!r} was made for model sha256 {table.model_sha256[:12]}…, "
+            f"the ONNX being built is {onnx_sha256[:12]}…", hint="recalibrate this model with `jetsonkit calibrate`")
+    return {name: float(r.amax) for name, r in table.tensors.items()}

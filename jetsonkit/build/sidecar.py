@@ -1,0 +1,126 @@
+"""The engine's sidecar ``<engine>.json``: what built it, for what GPU, from which files — and the load-time check.
+
+A TensorRT engine only runs on the TensorRT version and GPU architecture that built it (unless built version- or
+hardware-compatible). The sidecar records both sides so a mismatch is refused by name *before* deserialising,
+with the command that rebuilds it. Nothing is prefixed into the engine file itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from .. import __version__
+from .._io import write_json_atomic
+from ..errors import IncompatibleArtifactError, InputError
+
+__all__ = ["sidecar_path", "make_sidecar", "write_sidecar", "read_sidecar", "check_compatible", "cache_key"]
+
+FORMAT = "jetsonkit.engine/1"
+
+
+def sidecar_path(engine_path: str | os.PathLike) -> Path:
+    return Path(str(engine_path) + ".json")
+
+
+def cache_key(*, trt_version: str, gpu: Mapping[str, Any] | None, l4t_release: str | None, plan: Mapping[str, Any],
+              onnx_sha256: str, calibration_sha256: str | None) -> str:
+    """SHA-256 over every value that changes the engine: an equal key means the engine on disk is still right."""
+    material = {"jetsonkit": __version__, "trt": trt_version, "gpu": dict(gpu or {}), "l4t": l4t_release,
+                "plan": plan, "onnx": onnx_sha256, "calibration": calibration_sha256}
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def make_sidecar(*, engine_sha256: str, engine_bytes: int, trt_version: str, gpu: Mapping[str, Any] | None,
+                 l4t_release: str | None, jetpack: str | None, plan: Mapping[str, Any], onnx_path: str, onnx_sha256: str,
+                 calibration_path: str | None, calibration_sha256: str | None, rebuild_command: str,
+                 report: Mapping[str, Any] | None = None) -> dict:
+    key = cache_key(trt_version=trt_version, gpu=gpu, l4t_release=l4t_release, plan=plan, onnx_sha256=onnx_sha256,
+                    calibration_sha256=calibration_sha256)
+    return {
+        "format": FORMAT,
+        "jetsonkit_version": __version__,
+        "tensorrt_version": trt_version,
+        "gpu": dict(gpu or {}),
+        "l4t_release": l4t_release,
+        "jetpack": jetpack,
+        "onnx": {"path": onnx_path, "sha256": onnx_sha256},
+        "calibration": {"path": calibration_path, "sha256": calibration_sha256} if calibration_path else None,
+        "engine": {"sha256": engine_sha256, "bytes": engine_bytes},
+        "plan": dict(plan),
+        "cache_key": key,
+        "rebuild_command": rebuild_command,
+        "report": dict(report) if report else None,
+    }
+
+
+def write_sidecar(engine_path: str | os.PathLike, sidecar: Mapping[str, Any]) -> Path:
+    return write_json_atomic(sidecar_path(engine_path), dict(sidecar))
+
+
+def read_sidecar(engine_path: str | os.PathLike) -> dict:
+    """Load ``<engine>.json``; raise InputError naming the file when it is missing or not a jetsonkit sidecar."""
+    path = sidecar_path(engine_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"engine {str(engine_path)!r} has no sidecar {str(path)!r}",
+                         hint="rebuild it with `jetsonkit build`, which writes the sidecar beside the engine") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"sidecar {str(path)!r} is not readable JSON: {exc}", hint="rebuild the engine with `jetsonkit build`") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{str(path)!r} is not a jetsonkit engine sidecar (format {data.get('format') if isinstance(data, dict) else None!r})",
+                         hint="rebuild the engine with `jetsonkit build`")
+    for key in ("tensorrt_version", "gpu", "plan"):
+        if key not in data:
+            raise InputError(f"sidecar {str(path)!r} lacks key {key!r}", hint="rebuild the engine with `jetsonkit build`")
+    return data
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in str(v).split(".")[:3] if p.isdigit())
+
+
+def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
+    if gpu is None:
+        return None, None
+    if isinstance(gpu, Mapping):
+        return gpu.get("name") or gpu.get("gpu_name"), gpu.get("compute_capability")
+    return getattr(gpu, "gpu_name", None) or getattr(gpu, "name", None), getattr(gpu, "compute_capability", None)
+
+
+def check_compatible(sidecar: Mapping[str, Any], trt_version: str, gpu: Any) -> list[str]:
+    """Raise IncompatibleArtifactError when this engine cannot run on (trt_version, gpu); return soft notes.
+
+    Rules (TensorRT developer guide, "Version Compatibility" / "Hardware Compatibility"): a plain engine needs the
+    same TensorRT major.minor.patch and the same compute capability; a version-compatible one (8.6+) runs on the
+    same major at the same or a later version; an AMPERE_PLUS one on any compute capability >= 8.0.
+    ``gpu`` is a mapping with ``name`` / ``compute_capability`` or a MachineInfo.
+    """
+    rebuild = sidecar.get("rebuild_command") or "jetsonkit build <model.onnx> -o <engine>"
+    plan = sidecar.get("plan") or {}
+    built_v = str(sidecar["tensorrt_version"])
+    flags = plan.get("builder_flags") or []
+    have, want = _vtuple(trt_version), _vtuple(built_v)
+    if "VERSION_COMPATIBLE" in flags:
+        ok = have[:1] == want[:1] and have >= want
+    else:
+        ok = have == want
+    if not ok:
+        raise IncompatibleArtifactError(f"engine built with TensorRT {built_v}, this machine has TensorRT {trt_version}",
+                                        hint=f"rebuild here: {rebuild}")
+    notes = []
+    built_name, built_cc = _gpu_fields(sidecar.get("gpu"))
+    name, cc = _gpu_fields(gpu)
+    if built_cc and cc and built_cc != cc:
+        hw_ok = plan.get("hardware_compatibility_level") == "AMPERE_PLUS" and _vtuple(cc) >= (8, 0)
+        if not hw_ok:
+            raise IncompatibleArtifactError(
+                f"engine built for {built_name} (compute capability {built_cc}), this GPU is {name} (compute capability {cc})",
+                hint=f"rebuild here: {rebuild}")
+    if built_name and name and built_name != name:
+        notes.append(f"engine tuned on {built_name}, running on {name}: it runs, but tactic choices may be slower here")
+    return notes

@@ -1,0 +1,103 @@
+"""``jetsonkit build``: ONNX -> TensorRT engine (+ sidecar + build report), or ``--dry-run`` the plan for a version."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "build"
+HELP = "build a TensorRT engine (or print the build plan for a TensorRT version with --dry-run)"
+DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engine>.json and a build report. "
+               "--dry-run --trt-version 8.6|10.3|11.4 prints the exact settings that version needs, on any machine.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("onnx", help="the ONNX model (a Q/DQ graph from `jetsonkit quantize` for INT8)")
+    p.add_argument("-o", "--output", help="engine path (default: <onnx stem>.engine)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--int8-mode", choices=("qdq", "calibrator", "cache", "dynamic-range"), default="qdq",
+                   help="qdq (all versions) or legacy implicit INT8 from --calib (TensorRT <= 10.x)")
+    p.add_argument("--calib", help="jetsonkit calibration table (JSON) for the implicit INT8 modes")
+    p.add_argument("--calib-shape", action="append", default=[], metavar="NAME:SHAPE",
+                   help="input shape calibration used (checked against the profiles), e.g. input:32x1x28x28")
+    p.add_argument("--plan", dest="precision_plan", help="precision plan file (per-layer precisions)")
+    p.add_argument("--sparsity", action="store_true", help="enable 2:4 sparse kernels (SPARSE_WEIGHTS)")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME:MIN,OPT,MAX",
+                   help="optimization profile shapes for one input; repeat an input name for another profile")
+    p.add_argument("--workspace", help="workspace memory pool, e.g. 1GiB (default: min(1 GiB, RAM/4) on Jetson)")
+    p.add_argument("--dla", type=int, metavar="CORE", help="run on this DLA core (GPU fallback unless --no-gpu-fallback)")
+    p.add_argument("--no-gpu-fallback", action="store_true")
+    p.add_argument("--timing-cache", help="timing cache file to load (if present) and save")
+    p.add_argument("--version-compatible", action="store_true", help="engine loads on later TensorRT of the same major")
+    p.add_argument("--hardware-compat", action="store_true", help="engine runs on any Ampere or later GPU")
+    p.add_argument("--opt-level", type=int, help="builder optimisation level 0..5 (TensorRT >= 8.6)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the engine cache says it is up to date")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; needs no TensorRT with --trt-version")
+    p.add_argument("--trt-version", help="plan for this TensorRT version (8.6, 10.3, 11.4, ...) instead of the installed one")
+
+
+def _options(args):
+    from ...build.options import BuildOptions, parse_profiles, parse_shape, parse_size
+    from ...errors import UsageError
+
+    shapes = {}
+    for spec in args.calib_shape:
+        name, sep, shape = spec.rpartition(":")
+        if not sep or not name:
+            raise UsageError(f"--calib-shape {spec!r} does not parse", hint="write NAME:SHAPE, e.g. input:32x1x28x28")
+        shapes[name] = parse_shape(shape)
+    return BuildOptions(
+        precision=args.precision, int8_mode=args.int8_mode, calibration=args.calib, calibration_shapes=shapes,
+        precision_plan=args.precision_plan, sparsity=args.sparsity, profiles=parse_profiles(args.profile),
+        workspace=parse_size(args.workspace) if args.workspace else None, dla_core=args.dla,
+        gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache, version_compatible=args.version_compatible,
+        hardware_compatibility="ampere+" if args.hardware_compat else None, optimization_level=args.opt_level)
+
+
+def run(args):
+    from pathlib import Path
+
+    from .. import CommandResult
+    from ..._deps import available
+    from ...errors import UsageError
+
+    options = _options(args)
+    output = args.output or str(Path(args.onnx).with_suffix(".engine"))
+    if args.dry_run:
+        from ...build.engine import plan_build
+
+        version = args.trt_version
+        if version is None:
+            if not available("tensorrt"):
+                raise UsageError("--dry-run needs --trt-version on a machine without TensorRT", hint="add e.g. --trt-version 10.3")
+            import tensorrt
+
+            version = tensorrt.__version__
+        plan = plan_build(args.onnx, options, version)
+        return CommandResult(data={"plan": plan.to_dict(), "engine": output}, text=plan.to_text())
+    from ...build.engine import build_engine
+
+    if args.trt_version:
+        raise UsageError("--trt-version only plans (--dry-run); a real build uses the installed TensorRT",
+                         hint="add --dry-run, or drop --trt-version")
+    argv = ["build", args.onnx, "-o", output] + _passthrough(args)
+    result = build_engine(args.onnx, output, options, force=args.force, argv=argv)
+    text = f"{'up to date' if result.cached else 'built'}: {result.engine_path}"
+    if result.report:
+        text += "\n" + result.report.to_text()
+    return CommandResult(data={"engine": result.engine_path, "cached": result.cached, "sidecar": result.sidecar}, text=text)
+
+
+def _passthrough(args) -> list[str]:
+    out = ["--precision", args.precision]
+    if args.precision == "int8":
+        out += ["--int8-mode", args.int8_mode]
+    for flag, value in (("--calib", args.calib), ("--plan", args.precision_plan), ("--workspace", args.workspace),
+                        ("--dla", args.dla), ("--timing-cache", args.timing_cache), ("--opt-level", args.opt_level)):
+        if value is not None:
+            out += [flag, str(value)]
+    for spec in args.profile:
+        out += ["--profile", spec]
+    out += ["--sparsity"] if args.sparsity else []
+    out += ["--version-compatible"] if args.version_compatible else []
+    out += ["--hardware-compat"] if args.hardware_compat else []
+    return out

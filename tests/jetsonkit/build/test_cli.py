@@ -1,0 +1,71 @@
+"""``jetsonkit build`` on the command line: dry-run plans per version, errors and exit codes, no half files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jetsonkit.cli import main
+
+PROFILE = ["--profile", "input:1x1x28x28,8x1x28x28,64x1x28x28"]
+
+
+def test_dry_run_prints_the_plan_per_version(mnist_onnx, capsys):
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "8.6", "--precision", "fp16", *PROFILE]) == 0
+    out = capsys.readouterr().out
+    assert "TensorRT 8.6.0 build plan (fp16)" in out and "EXPLICIT_BATCH" in out and "FP16" in out
+
+
+def test_dry_run_json(mnist_onnx, capsys, tmp_path):
+    code = main(["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--workspace", "512MiB",
+                 "--opt-level", "4", "--timing-cache", str(tmp_path / "tc"), *PROFILE])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["ok"] and data["plan"]["memory_pools"] == {"WORKSPACE": 512 * 2**20}
+    assert data["plan"]["optimization_level"] == 4 and data["plan"]["profiles"][0]["input"]["opt"] == [8, 1, 28, 28]
+    assert not (tmp_path / "tc").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--trt-version", "11.4", "--precision", "int8", "--int8-mode", "calibrator", "--calib", "CALIB"], "removed implicit INT8"),
+    (["--trt-version", "10.3", "--precision", "int8"], "no Q/DQ nodes"),
+    (["--trt-version", "10.3", "--profile", "input:9x1x28x28,2x1x28x28,64x1x28x28"], "min <= opt <= max"),
+    (["--trt-version", "10.3", "--profile", "input:1x1x28x28"], "does not parse"),
+    (["--trt-version", "7.0"], "not supported"),
+    (["--trt-version", "10.3", "--precision", "int8", "--int8-mode", "cache", "--calib", "missing.json"], "does not exist"),
+])
+def test_bad_input_exit_2_one_line(mnist_onnx, capsys, tmp_path, extra, message):
+    calib = tmp_path / "calib.json"
+    calib.write_text("{}")
+    extra = [str(calib) if a == "CALIB" else a for a in extra]
+    assert main(["build", str(mnist_onnx), "--dry-run", *PROFILE[:0], *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_missing_onnx_and_missing_tensorrt(tmp_path, capsys, mnist_onnx):
+    assert main(["build", str(tmp_path / "nope.onnx"), "--dry-run", "--trt-version", "10.3"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    pytest.importorskip("onnx")
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    out = tmp_path / "m.engine"
+    assert main(["build", str(mnist_onnx), "-o", str(out), *PROFILE]) == 2
+    assert "tensorrt is not installed" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "m.engine.json").exists()
+
+
+def test_garbage_onnx_and_other_usage_errors(tmp_path, capsys, mnist_onnx):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not an onnx file" * 10)
+    assert main(["build", str(bad), "--dry-run", "--trt-version", "10.3"]) == 2
+    assert "cannot read ONNX file" in capsys.readouterr().err
+    assert main(["build", str(mnist_onnx), "--trt-version", "10.3", *PROFILE]) == 2
+    assert "only plans (--dry-run)" in capsys.readouterr().err
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "10.3", "--dla", "0", *PROFILE]) == 2
+    assert "FP16 and INT8 layers only" in capsys.readouterr().err
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "11.4", "--precision", "fp16", *PROFILE]) == 0
+    assert "graph transform    : to_fp16" in capsys.readouterr().out

@@ -1,0 +1,77 @@
+"""The build plan fed by the other areas' real outputs: a calibration table from jetsonkit.calibrate, a Q/DQ graph
+from jetsonkit.quantize, a PrecisionPlan file — all on the real MNIST model and data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jetsonkit.build.engine import plan_build
+from jetsonkit.build.options import BuildOptions, parse_profiles
+from jetsonkit.errors import IncompatibleArtifactError, InputError, UnsupportedError
+
+PROFILE = parse_profiles(["input:1x1x28x28,32x1x28x28,64x1x28x28"])
+
+
+@pytest.fixture(scope="module")
+def calib(mnist_onnx, mnist_train_1k, tmp_path_factory):
+    from jetsonkit.calibrate import calibrate
+
+    path = tmp_path_factory.mktemp("calib") / "calib.json"
+    calibrate(mnist_onnx, mnist_train_1k[0][:128], method="entropy", output=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qdq_onnx(mnist_onnx, calib, tmp_path_factory):
+    import calibrators
+
+    from jetsonkit.quantize import quantize_qdq
+
+    path = tmp_path_factory.mktemp("qdq") / "mnist.qdq.onnx"
+    quantize_qdq(str(mnist_onnx), calibrators.CalibrationTable.load(calib), path)
+    return path
+
+
+def test_implicit_int8_from_the_real_table(mnist_onnx, calib):
+    opts = BuildOptions(precision="int8", int8_mode="calibrator", calibration=str(calib), profiles=PROFILE,
+                        calibration_shapes={"input": (32, 1, 28, 28)})
+    plan = plan_build(mnist_onnx, opts, "10.3")
+    assert plan.int8["mode"] == "calibrator" and plan.calibration_profile == 0
+    n = int(next(n for n in plan.notes if n.startswith("calibration table")).split()[2])
+    assert n >= 4  # at least the inputs of the 4 weighted layers
+    with pytest.raises(UnsupportedError, match="removed implicit INT8"):
+        plan_build(mnist_onnx, opts, "11.4")
+
+
+def test_table_for_another_model_is_refused(mnist_onnx, calib, tmp_path):
+    import onnx
+
+    model = onnx.load(str(mnist_onnx))
+    model.doc_string = "another model"
+    other = tmp_path / "other.onnx"
+    onnx.save(model, other)
+    opts = BuildOptions(precision="int8", int8_mode="cache", calibration=str(calib), profiles=PROFILE)
+    with pytest.raises(IncompatibleArtifactError, match="made for model sha256"):
+        plan_build(other, opts, "8.6")
+
+
+@pytest.mark.parametrize("version, flags", [("8.6", ["INT8"]), ("10.3", ["INT8"]), ("11.4", [])])
+def test_qdq_graph_plans_on_every_version(qdq_onnx, version, flags):
+    plan = plan_build(qdq_onnx, BuildOptions(precision="int8", profiles=PROFILE), version)
+    assert plan.int8["mode"] == "qdq" and plan.builder_flags == flags
+
+
+def test_precision_plan_file(mnist_onnx, qdq_onnx, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"default": "int8", "rules": [{"match": "/classifier/*", "precision": "fp32"}]}))
+    opts = BuildOptions(precision="int8", precision_plan=str(path), profiles=PROFILE)
+    plan10 = plan_build(qdq_onnx, opts, "10.3")
+    assert plan10.layer_precisions["/classifier/classifier.2/Gemm"] == "fp32"
+    assert plan10.layer_precisions["/features/features.0/Conv"] == "int8"
+    assert plan10.layer_precision_mode == "builder" and "OBEY_PRECISION_CONSTRAINTS" in plan10.builder_flags
+    with pytest.raises(InputError, match="asks INT8 for some layers"):  # an FP32 graph cannot honour int8 entries
+        plan_build(mnist_onnx, BuildOptions(precision="fp16", precision_plan=str(path), profiles=PROFILE), "10.3")
+    plan_cli = plan_build(mnist_onnx, BuildOptions(precision_plan={"/Flatten": "fp32"}, profiles=PROFILE), "11.4")
+    assert plan_cli.layer_precision_mode == "graph"
