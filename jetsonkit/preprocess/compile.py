@@ -27,13 +27,18 @@ KERNEL_FILE = "preprocess.cu"
 
 
 def kernel_path() -> Path:
-    """The kernel source: ``$JETSONKIT_KERNELS_DIR`` or the repository's ``kernels/`` folder."""
-    folder = os.environ.get("JETSONKIT_KERNELS_DIR") or Path(__file__).resolve().parents[2] / "kernels"
+    """The kernel source: ``$JETSONKIT_KERNELS_DIR``, else the installed ``kernels`` package (package data)."""
+    folder = os.environ.get("JETSONKIT_KERNELS_DIR")
+    if not folder:
+        import importlib.util
+
+        spec = importlib.util.find_spec("kernels")  # the top-level package that ships the .cu files
+        origin = spec.origin if spec is not None else None
+        folder = Path(origin).parent if origin else Path(__file__).resolve().parents[2] / "kernels"
     path = Path(folder) / KERNEL_FILE
     if not path.is_file():
         raise UnsupportedError(f"kernel source {path} not found",
-                               hint="install jetsonkit from its source tree (pip install -e .) "
-                               "or set JETSONKIT_KERNELS_DIR")
+                               hint="reinstall jetsonkit (the kernels package ships the .cu files) or set JETSONKIT_KERNELS_DIR")
     return path
 
 
