@@ -28,13 +28,8 @@ KERNEL_FILE = "preprocess.cu"
 
 def kernel_path() -> Path:
     """The kernel source: ``$JETSONKIT_KERNELS_DIR``, else the installed ``kernels`` package (package data)."""
-    folder = os.environ.get("JETSONKIT_KERNELS_DIR")
-    if not folder:
-        import importlib.util
-
-        spec = importlib.util.find_spec("kernels")  # the top-level package that ships the .cu files
-        origin = spec.origin if spec is not None else None
-        folder = Path(origin).parent if origin else Path(__file__).resolve().parents[2] / "kernels"
+    # jetsonkit/ and kernels/ sit side by side both in the source tree and in site-packages (package data)
+    folder = os.environ.get("JETSONKIT_KERNELS_DIR") or Path(__file__).resolve().parents[2] / "kernels"
     path = Path(folder) / KERNEL_FILE
     if not path.is_file():
         raise UnsupportedError(f"kernel source {path} not found",
