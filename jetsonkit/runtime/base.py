@@ -1,0 +1,174 @@
+"""The one Runner contract every backend honours (after Polygraphy's ``backend/base/runner.py``).
+
+Public methods (:meth:`Runtime.infer`, :meth:`Runtime.infer_async`, :meth:`Runtime.close`) check the state and the
+inputs; a backend subclass only writes ``_load_impl`` (returns inputs/outputs metadata), ``_infer_impl`` and
+``_close_impl`` (and may override ``_infer_async_impl``). :meth:`Runtime.open` picks the backend from the file suffix
+or ``backend=``; options a backend does not declare are refused with the list it accepts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import BackendError, ModelLoadError, UsageError
+from .handle import InferHandle
+from .tensors import TensorInfo, check_feed
+
+# backend name -> (module, class); suffix -> backend name
+BACKENDS: dict[str, tuple[str, str]] = {
+    "onnxruntime": ("jetsonkit.runtime.onnxruntime_backend", "OnnxRuntimeRunner"),
+    "litert": ("jetsonkit.runtime.litert_backend", "LiteRTRunner"),
+    "tensorrt": ("jetsonkit.runtime.tensorrt_backend", "TensorRTRunner"),
+}
+SUFFIXES: dict[str, str] = {".onnx": "onnxruntime", ".tflite": "litert", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+
+class RuntimeClosedError(BackendError):
+    """A call on a Runtime after :meth:`Runtime.close`."""
+
+
+def backend_for(path: str | os.PathLike, backend: str | None = None) -> str:
+    """The backend name for ``path``: ``backend`` if given (checked), else from the file suffix."""
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r}", hint=f"choose one of {', '.join(BACKENDS)}")
+        return backend
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(f"cannot tell the backend of {str(path)!r} from its suffix {suffix or '(none)'!r}",
+                         hint=f"use a {', '.join(SUFFIXES)} file or pass backend= one of {', '.join(BACKENDS)}")
+    return SUFFIXES[suffix]
+
+
+class Runtime:
+    """A loaded model on one backend. Use :meth:`Runtime.open`; close it (or use ``with``) when done.
+
+    ``inputs`` / ``outputs`` are tuples of :class:`TensorInfo`. ``infer(feed)`` takes one array (single-input
+    models) or ``{name: array}`` and returns ``{output name: array}``. Calls from many threads are safe: a backend
+    either runs them concurrently (ONNX Runtime, TensorRT context pool) or serialises them (LiteRT).
+    """
+
+    backend: ClassVar[str] = ""
+    OPTIONS: ClassVar[dict[str, Any]] = {}  # option name -> default; anything else is refused
+    SUPPORTS_STREAM: ClassVar[bool] = False  # infer_async(stream=) accepted (TensorRT)
+
+    def __init__(self, path: str | os.PathLike, **options: Any):
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise UsageError(f"{self.backend} runtime: unknown option(s) {', '.join(unknown)}",
+                             hint=f"accepted: {', '.join(sorted(self.OPTIONS)) or 'none'}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelLoadError(f"model file {str(self.path)!r} does not exist", hint="check the path")
+        self.options = {**self.OPTIONS, **options}
+        self._label = f"{self.path.name} ({self.backend})"
+        self._closed = False
+        self._state_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        inputs, outputs = self._load_impl()
+        self._inputs: tuple[TensorInfo, ...] = tuple(inputs)
+        self._outputs: tuple[TensorInfo, ...] = tuple(outputs)
+
+    # ---- construction -------------------------------------------------------------------------------------------
+    @staticmethod
+    def open(path: str | os.PathLike, backend: str | None = None, **options: Any) -> "Runtime":
+        """Load ``path`` on ``backend`` (default: from the suffix: .onnx, .tflite, .engine/.plan)."""
+        name = backend_for(path, backend)
+        module, cls = BACKENDS[name]
+        runner_cls = getattr(importlib.import_module(module), cls)
+        return runner_cls(path, **options)
+
+    # ---- metadata -------------------------------------------------------------------------------------------------
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return self._outputs
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata as plain data (for --json and reports)."""
+        return {"path": str(self.path), "backend": self.backend, "inputs": [i.to_dict() for i in self.inputs],
+                "outputs": [o.to_dict() for o in self.outputs]}
+
+    # ---- inference ------------------------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosedError(f"{self.label} is closed", hint="open it again with Runtime.open(path)")
+
+    def infer(self, feed: Any) -> dict[str, np.ndarray]:
+        """Run one inference; ``feed`` is an array (single input) or {name: array}. Returns {output: array}."""
+        self._check_open()
+        arrays = check_feed(self.label, feed, self.inputs)
+        return self._infer_impl(arrays)
+
+    def infer_async(self, feed: Any, stream: Any = None) -> InferHandle:
+        """Start one inference and return an :class:`InferHandle` at once (inputs are checked before it starts).
+
+        ``stream``: TensorRT only, a pycuda ``Stream`` to run this request's copies and compute on (ordered after
+        the caller's own work on it); CPU backends take None. The arrays are not copied on CPU backends: do not
+        modify them until the handle is done.
+        """
+        self._check_open()
+        if stream is not None and not self.SUPPORTS_STREAM:
+            raise UsageError(f"{self.label}: stream= is for the TensorRT backend", hint="call infer_async(feed)")
+        arrays = check_feed(self.label, feed, self.inputs)
+        return self._infer_async_impl(arrays, stream) if stream is not None else self._infer_async_impl(arrays)
+
+    def _infer_async_impl(self, arrays: dict[str, np.ndarray]) -> InferHandle:
+        with self._state_lock:
+            self._check_open()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"jetsonkit-{self.backend}")
+            future = self._executor.submit(self._infer_impl, arrays)
+        return InferHandle.from_future(future, label=self.label)
+
+    # ---- lifetime ---------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish queued async requests, then release the backend. Closing twice is harmless."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        self._close_impl()
+
+    def __enter__(self) -> "Runtime":
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        ins = ", ".join(str(i) for i in self.inputs)
+        return f"<{type(self).__name__} {self.path.name} [{ins}] {state}>"
+
+    # ---- backend hooks ----------------------------------------------------------------------------------------------
+    def _load_impl(self) -> tuple[list[TensorInfo], list[TensorInfo]]:
+        raise NotImplementedError
+
+    def _infer_impl(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _close_impl(self) -> None:
+        pass

@@ -1,0 +1,160 @@
+"""The pure-Python half of the TensorRT backend: I/O description, profile choice, buffer sizes.
+
+Nothing here imports tensorrt or pycuda, so it is tested on any machine. ``tensorrt_backend`` fills
+:class:`EngineIO` from the engine (TensorRT >= 10: the name-based tensor API; 8.5: the binding API) and asks this
+module which optimization profile a request needs and how big each buffer must be. Buffers are sized once for the
+largest shape any profile admits, so they are allocated once and reused for every request (TensorRT developer
+guide, "Optimization Profiles": each profile has min / opt / max shapes; a context runs with one profile at a time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputSpecError, UnsupportedError
+from .tensors import TensorInfo
+
+ALIGNMENT = 256  # bytes; cudaMalloc returns 256-byte aligned memory, keep sub-allocations the same
+
+
+@dataclass(frozen=True)
+class ProfileBounds:
+    """min / opt / max shape of one input in one optimization profile."""
+
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
+
+    def admits(self, shape: Sequence[int]) -> bool:
+        return len(shape) == len(self.min) and all(lo <= s <= hi for s, lo, hi in zip(shape, self.min, self.max))
+
+
+@dataclass(frozen=True)
+class IOTensor:
+    """One engine I/O tensor: shape with -1 for dynamic axes, numpy dtype, and per-profile bounds (inputs)."""
+
+    name: str
+    is_input: bool
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    profiles: tuple[ProfileBounds, ...] = ()
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(d < 0 for d in self.shape)
+
+
+@dataclass(frozen=True)
+class EngineIO:
+    tensors: tuple[IOTensor, ...]
+    num_profiles: int = 1
+
+    @property
+    def inputs(self) -> tuple[IOTensor, ...]:
+        return tuple(t for t in self.tensors if t.is_input)
+
+    @property
+    def outputs(self) -> tuple[IOTensor, ...]:
+        return tuple(t for t in self.tensors if not t.is_input)
+
+    @property
+    def is_static(self) -> bool:
+        return not any(t.is_dynamic for t in self.tensors)
+
+
+def trt_major(version: str) -> int:
+    """The major version of a TensorRT version string ("10.3.0.30" -> 10)."""
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        raise UnsupportedError(f"cannot read the TensorRT version {version!r}") from None
+
+
+def tensor_infos(io: EngineIO) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    """Runner metadata: dynamic axes as "?"; inputs carry the union of all profiles' bounds."""
+    def info(t: IOTensor) -> TensorInfo:
+        shape = tuple(d if d >= 0 else "?" for d in t.shape)
+        if not t.is_input or not t.profiles:
+            return TensorInfo(t.name, shape, t.dtype)
+        low = tuple(min(p.min[i] for p in t.profiles) for i in range(len(t.shape)))
+        high = tuple(max(p.max[i] for p in t.profiles) for i in range(len(t.shape)))
+        return TensorInfo(t.name, shape, t.dtype, min_shape=low, max_shape=high)
+
+    return [info(t) for t in io.inputs], [info(t) for t in io.outputs]
+
+
+def select_profile(io: EngineIO, shapes: dict[str, tuple[int, ...]], preferred: int | None = None) -> int:
+    """Index of the optimization profile that admits every input shape (``preferred`` first, then in order).
+
+    Raises InputSpecError listing each profile's ranges when none admits the request.
+    """
+    order = list(range(io.num_profiles))
+    if preferred is not None and 0 <= preferred < io.num_profiles:
+        order.remove(preferred)
+        order.insert(0, preferred)
+    for k in order:
+        if all(not t.profiles or t.profiles[k].admits(shapes[t.name]) for t in io.inputs):
+            return k
+    ranges = "; ".join(
+        f"profile {k}: " + ", ".join(f"{t.name} {list(t.profiles[k].min)}..{list(t.profiles[k].max)}"
+                                     for t in io.inputs if t.profiles)
+        for k in range(io.num_profiles))
+    got = ", ".join(f"{n} {list(s)}" for n, s in shapes.items())
+    raise InputSpecError(f"no optimization profile of the engine admits {got} ({ranges})",
+                         hint="rebuild the engine with a profile covering these shapes")
+
+
+def max_shape(t: IOTensor) -> tuple[int, ...]:
+    """The largest shape an input takes over all profiles (its static shape when it has no dynamic axis)."""
+    if not t.is_dynamic:
+        return t.shape
+    if not t.profiles:
+        raise UnsupportedError(f"input {t.name!r} has dynamic shape {list(t.shape)} but the engine has no profile")
+    return tuple(max(p.max[i] for p in t.profiles) for i in range(len(t.shape)))
+
+
+def output_max_shape(t: IOTensor, input_max: dict[str, tuple[int, ...]], batch_axis_inputs: Sequence[IOTensor]
+                     ) -> tuple[int, ...]:
+    """Upper bound of an output's shape: dynamic axis 0 takes the largest input batch; other dynamic axes must be
+    resolved by the engine at run time (``context.get_tensor_shape``), so they are refused here."""
+    dims = []
+    for axis, d in enumerate(t.shape):
+        if d >= 0:
+            dims.append(d)
+        elif axis == 0 and batch_axis_inputs:
+            dims.append(max(input_max[i.name][0] for i in batch_axis_inputs))
+        else:
+            raise UnsupportedError(
+                f"output {t.name!r} has a data-dependent dynamic axis {axis} ({list(t.shape)})",
+                hint="jetsonkit's TensorRT runner supports dynamic batch outputs; give the output a static shape")
+    return tuple(dims)
+
+
+def aligned(nbytes: int, alignment: int = ALIGNMENT) -> int:
+    return -(-max(nbytes, 1) // alignment) * alignment
+
+
+def plan_buffers(io: EngineIO) -> dict[str, int]:
+    """Bytes to allocate per I/O tensor (aligned), enough for every shape any profile admits."""
+    input_max = {t.name: max_shape(t) for t in io.inputs}
+    batched = [t for t in io.inputs if t.is_dynamic and t.shape and t.shape[0] < 0]
+    sizes = {name: aligned(prod(shape) * np.dtype(t.dtype).itemsize)
+             for t in io.inputs for name, shape in [(t.name, input_max[t.name])]}
+    for t in io.outputs:
+        sizes[t.name] = aligned(prod(output_max_shape(t, input_max, batched)) * np.dtype(t.dtype).itemsize)
+    return sizes
+
+
+def binding_index(position: int, profile: int, bindings_per_profile: int) -> int:
+    """TensorRT 8.x binding API: profile k's copy of binding j sits at k * bindings_per_profile + j."""
+    return profile * bindings_per_profile + position
+
+
+def output_shape_for(t: IOTensor, shapes: dict[str, tuple[int, ...]], batched: Sequence[IOTensor]) -> tuple[int, ...]:
+    """The output shape a request produces when only axis 0 (batch) is dynamic."""
+    batch = shapes[batched[0].name][0] if batched else None
+    return tuple(d if d >= 0 else batch for d in t.shape)  # type: ignore[misc]

@@ -1,0 +1,106 @@
+"""The benchmark and ``jetsonkit bench``: real runs on the MNIST .onnx and .tflite, side by side."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jetsonkit.cli import main
+from jetsonkit.errors import InputSpecError, UsageError
+from jetsonkit.runtime import Runtime
+from jetsonkit.runtime.benchmark import BenchConfig, bench_runtime, latency_stats_ms, random_inputs
+
+
+def test_latency_stats_against_numpy():
+    samples = np.linspace(0.001, 0.101, 101)  # 1 ms .. 101 ms
+    s = latency_stats_ms(samples)
+    assert s["min"] == pytest.approx(1.0) and s["max"] == pytest.approx(101.0)
+    assert s["median"] == pytest.approx(51.0) and s["p90"] == pytest.approx(91.0) and s["p99"] == pytest.approx(100.0)
+    assert s["mean"] == pytest.approx(51.0)
+
+
+def test_bench_runtime_counts_and_shapes(mnist_onnx):
+    with Runtime.open(mnist_onnx, threads=1) as rt:
+        r = bench_runtime(rt, BenchConfig(warmup=2, iterations=30, batch=3, energy=False))
+    assert r["queries"] == 30 and r["inputs"] == {"input": [3, 1, 28, 28]}
+    assert r["throughput_ips"] == pytest.approx(3 * r["throughput_qps"])
+    lat = r["latency_ms"]
+    assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    assert r["peak_rss_mb"] > 10 and r["energy"] == {"skipped": "not requested"}
+
+
+def test_bench_duration_and_streams(mnist_tflite):
+    with Runtime.open(mnist_tflite, threads=1) as rt:
+        r = bench_runtime(rt, BenchConfig(warmup=1, iterations=None, duration_s=0.3, streams=2, energy=False))
+    assert r["wall_s"] >= 0.3 and r["queries"] > 2
+
+
+def test_bench_config_errors(mnist_onnx):
+    with pytest.raises(UsageError):
+        BenchConfig(iterations=0).check()
+    with Runtime.open(mnist_onnx) as rt:
+        with pytest.raises(InputSpecError, match="--shape"):
+            from jetsonkit.runtime.tensors import TensorInfo
+
+            rt._inputs = (TensorInfo("input", ("b", 1, "h", 28), np.dtype(np.float32)),)
+            random_inputs(rt, BenchConfig())
+
+
+def test_cli_bench_side_by_side(mnist_onnx, mnist_tflite, capsys):
+    code = main(["bench", str(mnist_onnx), str(mnist_tflite), "--iterations", "20", "--warmup", "2",
+                 "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    header = out.splitlines()[0]
+    assert mnist_onnx.name in header and mnist_tflite.name in header
+    for row in ("throughput (qps)", "latency p99 (ms)", "peak RSS (MB)", "energy (mJ/inf)", "machine:"):
+        assert row in out
+
+
+def test_cli_bench_json(mnist_onnx, capsys):
+    code = main(["bench", str(mnist_onnx), "--iterations", "10", "--batch", "2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["ok"]
+    (r,) = data["results"]
+    assert r["backend"] == "onnxruntime" and r["queries"] == 10 and r["inputs"]["input"][0] == 2
+    assert set(r["latency_ms"]) == {"min", "mean", "median", "p90", "p95", "p99", "max"}
+    assert "cores" in data["machine"]
+
+
+def test_cli_bench_bad_inputs(tmp_path, capsys):
+    bad = tmp_path / "m.onnx"
+    bad.write_bytes(b"nope")
+    assert main(["bench", str(bad)]) == 2
+    assert "cannot load" in capsys.readouterr().err
+    assert main(["bench", str(tmp_path / "m.pt")]) == 2
+    with pytest.raises(SystemExit):
+        main(["bench", "x.onnx", "--shape", "input-1x2"])
+
+
+def test_cli_bench_isolate_runs_each_model_in_its_own_process(mnist_onnx, mnist_tflite, capsys):
+    code = main(["bench", str(mnist_onnx), str(mnist_tflite), "--iterations", "5", "--warmup", "1", "--isolate",
+                 "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [r["backend"] for r in data["results"]] == ["onnxruntime", "litert"]
+    assert all(r["queries"] == 5 and r["peak_rss_mb"] > 10 for r in data["results"])
+
+
+def test_bench_energy_with_power_monitors(mnist_onnx, tmp_path):
+    """Energy plumbing end to end on an INA3221 hwmon tree (constant 6 W): mJ/inference = J * 1e3 / inferences."""
+    from jetsonkit.runtime.benchmark import format_table
+
+    from .test_power import _fake_hwmon
+
+    _fake_hwmon(tmp_path, [("VDD_IN", 5000, 1200)])
+    with Runtime.open(mnist_onnx, threads=1) as rt:
+        r = bench_runtime(rt, BenchConfig(warmup=1, iterations=None, duration_s=0.3, batch=2, idle_s=0.1,
+                                          power_root=str(tmp_path)))
+    e = r["energy"]
+    assert e["rails"] == "VDD_IN" and e["mean_power_w"] == pytest.approx(6.0)
+    assert e["mj_per_inference"] == pytest.approx(e["joules"] * 1e3 / (2 * r["queries"]))
+    assert e["idle_power_w"] == pytest.approx(6.0) and e["mj_per_inference_above_idle"] == pytest.approx(0, abs=1e-6)
+    table = format_table([r])
+    assert "energy (mJ/inf)" in table and "energy above idle" in table
