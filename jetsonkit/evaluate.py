@@ -1,0 +1,150 @@
+"""Evaluation helpers: top-1 accuracy on labelled data and agreement of a candidate with the FP32 reference.
+
+Models are ONNX files (or ModelProtos) run in ONNX Runtime on the CPU, or any runner that honours the
+:mod:`jetsonkit.runtime` contract (``.infer(array) -> {name: array}``), or a plain callable ``x -> logits``.
+Data specs for the CLI: ``mnist:<split>[:<limit>]`` (the bundled real MNIST) or an ``.npz`` file with ``x`` and
+(optionally) ``y`` arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ._deps import require
+from .errors import DataError, ModelLoadError
+
+__all__ = ["Agreement", "predict", "top1", "agreement", "load_data", "ort_predictor"]
+
+DEFAULT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely a candidate's outputs follow the reference's on the same inputs."""
+
+    top1_agreement: float  # fraction of samples whose arg-max class matches
+    cosine: float  # mean per-sample cosine similarity of the output vectors
+    max_abs_error: float  # largest |candidate - reference| over all outputs
+    samples: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function ``x -> first output`` running ``model`` (path or ModelProto) in ONNX Runtime on the CPU."""
+    ort = require("onnxruntime", purpose="evaluation in ONNX Runtime")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    src = model.SerializeToString() if hasattr(model, "SerializeToString") else os.fspath(model)
+    if isinstance(src, str) and not Path(src).is_file():
+        raise ModelLoadError(f"model {src!r} not found", hint="pass an existing .onnx file")
+    try:
+        sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own types for bad models
+        raise ModelLoadError(f"ONNX Runtime cannot load {src if isinstance(src, str) else 'the model'}: {exc}",
+                             hint="check the file with onnx.checker") from exc
+    inp = sess.get_inputs()[0]
+    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return _batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH)
+
+    return run
+
+
+def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)], axis=0)
+
+
+def _predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    if hasattr(model, "infer"):
+        def run(x: np.ndarray) -> np.ndarray:
+            return _batched(lambda b: next(iter(model.infer(b).values())), x, DEFAULT_BATCH)
+
+        return run
+    if callable(model):
+        return model
+    suffix = Path(os.fspath(model)).suffix if isinstance(model, (str, os.PathLike)) else ".onnx"
+    if suffix not in (".onnx", ""):
+        from .runtime import Runtime
+
+        runner = Runtime.open(model)
+        return _predictor(runner)
+    return ort_predictor(model)
+
+
+def predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """The model's first output for every sample of ``x`` (run in batches)."""
+    x = _check_inputs(x)
+    return np.asarray(_predictor(model)(x))
+
+
+def _check_inputs(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    if x.size == 0:
+        raise DataError("evaluation data is empty", hint="pass at least one sample")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DataError("evaluation data contains NaN or inf", hint="clean the data first")
+    return np.ascontiguousarray(x, dtype=np.float32) if x.dtype.kind == "f" else x
+
+
+def top1(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of ``model`` on ``(x, y)`` (fraction in [0, 1])."""
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise DataError(f"{len(x)} samples but {len(y)} labels", hint="pass one label per sample")
+    logits = predict(model, x)
+    return float((logits.reshape(len(x), -1).argmax(1) == y).mean())
+
+
+def agreement_of_outputs(candidate: np.ndarray, reference: np.ndarray) -> Agreement:
+    """Agreement figures of two output arrays (same shape, samples on axis 0)."""
+    c = np.asarray(candidate, np.float64).reshape(len(candidate), -1)
+    r = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    if c.shape != r.shape:
+        raise DataError(f"candidate outputs {c.shape} and reference outputs {r.shape} differ in shape",
+                        hint="compare models with the same output")
+    norms = np.linalg.norm(c, axis=1) * np.linalg.norm(r, axis=1)
+    cos = np.where(norms > 0, (c * r).sum(1) / np.maximum(norms, 1e-30), 1.0)
+    return Agreement(float((c.argmax(1) == r.argmax(1)).mean()), float(cos.mean()),
+                     float(np.abs(c - r).max()), len(c))
+
+
+def agreement(candidate: Any, reference: Any, x: np.ndarray) -> Agreement:
+    """Top-1 agreement, mean cosine and max abs error of ``candidate`` against ``reference`` on ``x``."""
+    return agreement_of_outputs(predict(candidate, x), predict(reference, x))
+
+
+def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x, y or None) from ``mnist:<split>[:<limit>]`` or an ``.npz`` file with ``x`` (and ``y``)."""
+    if spec.startswith("mnist:") or spec == "mnist":
+        from .examples import mnist
+
+        parts = spec.split(":")[1:] or ["test"]
+        split = parts[0] or "test"
+        if split not in mnist.SPLITS:
+            raise DataError(f"unknown MNIST split {split!r} in data spec {spec!r}",
+                            hint=f"use mnist:{'|'.join(mnist.SPLITS)}[:limit]")
+        try:
+            limit = int(parts[1]) if len(parts) > 1 else None
+        except ValueError as exc:
+            raise DataError(f"limit {parts[1]!r} in data spec {spec!r} is not an integer",
+                            hint="e.g. mnist:test:1000") from exc
+        return mnist.load_split(split, limit=limit)
+    path = Path(spec)
+    if path.suffix != ".npz" or not path.is_file():
+        raise DataError(f"data {spec!r} is neither mnist:<split> nor an existing .npz file",
+                        hint="pass --data mnist:test or a file saved with numpy.savez(path, x=..., y=...)")
+    with np.load(path, allow_pickle=False) as f:
+        if "x" not in f:
+            raise DataError(f"{spec!r} has no array named 'x' (found: {', '.join(f.files)})",
+                            hint="save it with numpy.savez(path, x=inputs, y=labels)")
+        return f["x"], (f["y"] if "y" in f else None)

@@ -1,0 +1,92 @@
+"""Evaluation helpers and the ``evaluate`` / ``quantize`` CLI on real models and data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jetsonkit.cli import main
+from jetsonkit.errors import DataError
+from jetsonkit.evaluate import agreement, agreement_of_outputs, load_data, predict, top1
+
+
+def test_top1_and_agreement_on_real_data(mnist_onnx, mnist_test):
+    x, y = mnist_test[0][:1000], mnist_test[1][:1000]
+    acc = top1(mnist_onnx, x, y)
+    assert 0.97 < acc < 1.0
+    same = agreement(mnist_onnx, mnist_onnx, x)
+    assert same.top1_agreement == 1.0 and same.max_abs_error == 0.0 and same.cosine == pytest.approx(1.0)
+    noisy = predict(mnist_onnx, x + np.float32(0.8) * np.random.default_rng(0).standard_normal(x.shape, np.float32))
+    worse = agreement_of_outputs(noisy, predict(mnist_onnx, x))
+    assert worse.top1_agreement < 1.0 and worse.cosine < 1.0 and worse.max_abs_error > 0.1
+
+
+def test_agreement_numbers_by_hand():
+    ref = np.array([[1.0, 0.0], [0.0, 2.0]])
+    cand = np.array([[1.0, 0.5], [0.0, -2.0]])
+    a = agreement_of_outputs(cand, ref)
+    assert a.top1_agreement == 0.5 and a.max_abs_error == 4.0
+    assert a.cosine == pytest.approx((1 / np.sqrt(1.25) - 1) / 2)
+
+
+def test_callable_and_runner_models(mnist_test):
+    x, y = mnist_test[0][:20], mnist_test[1][:20]
+    onehot = np.eye(10, dtype=np.float32)[y]
+
+    class Runner:
+        def infer(self, batch):
+            return {"out": onehot[: len(batch)]}
+
+    assert top1(lambda b: onehot, x, y) == 1.0
+    assert top1(Runner(), x, y) == 1.0
+
+
+def test_bad_data(tmp_path, mnist_onnx):
+    with pytest.raises(DataError, match="empty"):
+        top1(mnist_onnx, np.zeros((0, 1, 28, 28), np.float32), np.zeros(0))
+    with pytest.raises(DataError, match="NaN"):
+        predict(mnist_onnx, np.full((2, 1, 28, 28), np.nan, np.float32))
+    with pytest.raises(DataError, match="3 samples but 2 labels"):
+        top1(mnist_onnx, np.zeros((3, 1, 28, 28), np.float32), np.zeros(2))
+    with pytest.raises(DataError, match="unknown MNIST split 'tset'"):
+        load_data("mnist:tset")
+    with pytest.raises(DataError, match="neither mnist"):
+        load_data(str(tmp_path / "nope.npy"))
+    np.savez(tmp_path / "d.npz", images=np.zeros(2))
+    with pytest.raises(DataError, match="no array named 'x'"):
+        load_data(str(tmp_path / "d.npz"))
+    x, y = load_data("mnist:val:7")
+    assert x.shape == (7, 1, 28, 28) and y.shape == (7,)
+
+
+def test_cli_quantize_then_evaluate(mnist_onnx, mnist_entropy_table, tmp_path, capsys):
+    calib, out, plan = tmp_path / "calib.json", tmp_path / "m.qdq.onnx", tmp_path / "plan.yaml"
+    mnist_entropy_table.save(calib)
+    plan.write_text("rules:\n  - match: '/classifier/classifier.2/*'\n    precision: fp16\n")
+    rc = main(["quantize", str(mnist_onnx), "--calib", str(calib), "-o", str(out), "--plan", str(plan), "--explain"])
+    text = capsys.readouterr().out
+    assert rc == 0 and out.is_file()
+    assert "/classifier/classifier.2/Gemm  Gemm               fp16" in text and "kept out of INT8" in text
+    rc = main(["evaluate", str(out), "--data", "mnist:test:500", "--reference", str(mnist_onnx), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["samples"] == 500 and data["top1"] > 0.97
+    assert data["agreement"]["top1_agreement"] > 0.98
+    rc = main(["evaluate", str(out), "--data", "mnist:test:200", "--min-top1", "0.999"])
+    assert rc == 1 and "FAILED" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(mnist_onnx, mnist_ranges, tmp_path, capsys):
+    bad_plan = tmp_path / "p.yaml"
+    bad_plan.write_text("rules:\n  - op: Gemm\n    precision: int4\n")
+    calib = tmp_path / "c.json"
+    calib.write_text("{}")
+    out = tmp_path / "o.onnx"
+    assert main(["quantize", str(mnist_onnx), "--calib", str(calib), "-o", str(out)]) == 2
+    assert main(["quantize", str(mnist_onnx), "--explain", "--plan", str(bad_plan)]) == 2
+    assert main(["quantize", str(mnist_onnx)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("jetsonkit quantize: error:") for line in err)
+    assert "int4" in err[1] and "p.yaml" in err[1]
+    assert not out.exists()
