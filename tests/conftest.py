@@ -80,3 +80,18 @@ def rng():
 
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist_onnx(session_tmp, mnist_model):
+    """The MNIST CNN exported once per session with ``jetsonkit.export.export_onnx`` (opset 17, parity-checked):
+    input 'input' [batch,1,28,28], output 'logits' [batch,10]."""
+    import torch
+
+    from jetsonkit.export import export_onnx
+
+    path = session_tmp / "mnist.onnx"
+    if not path.exists():
+        export_onnx(mnist_model, torch.zeros(1, 1, 28, 28), path, input_names=["input"], output_names=["logits"],
+                    dynamic=True, random_trials=1)
+    return path

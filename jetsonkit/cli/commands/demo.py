@@ -1,0 +1,31 @@
+"""``jetsonkit demo``: ``jetsonkit compress`` on the bundled MNIST recipe, every artifact measured, one report."""
+
+from __future__ import annotations
+
+NAME = "demo"
+HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sparse INT8, TFLite fp32/fp16/int8, "
+        "TensorRT plan; prints the table and writes the report")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("-o", "--output", default="jetsonkit-demo", help="output folder (default jetsonkit-demo/)")
+    parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
+
+
+def run(args):
+    from ..._io import write_json_atomic
+    from ...pipeline import bundled_recipe, compress
+    from .. import CommandResult
+    from .compress import summary_text
+
+    result = compress(bundled_recipe(), args.output, force=args.force)
+    export = result.report["stage_results"].get("export", {})
+    values = {"fp32_top1": result.report["reference"]["accuracy"], "parity_max_abs": export.get("parity_max_abs"),
+              "exporter": export.get("exporter")}
+    # results.json: the demo's summary (kept from demo v1); report.json holds every figure.
+    write_json_atomic(result.out_dir / "results.json", {"out_dir": str(result.out_dir), "values": values,
+                                                        "rows": result.rows})
+    head = (f"jetsonkit demo: bundled MNIST CNN -> {result.out_dir}/ (recipe {bundled_recipe().name})\n"
+            f"export: mnist.onnx, parity max abs ({values['exporter']}) {values['parity_max_abs']:.2e} vs torch; "
+            f"FP32 top-1 {100 * values['fp32_top1']:.2f}% on the MNIST test split\n")
+    return CommandResult(data={**result.report, "values": values}, text=head + summary_text(result))
