@@ -1,0 +1,118 @@
+"""``jetsonkit prune``: 2:4 magnitude pruning of a PyTorch model, optional permutation and fine-tune, checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import CommandResult
+
+NAME = "prune"
+HELP = "2:4 structured pruning of a PyTorch model (+ channel permutation, + short fine-tune) to a checkpoint"
+DESCRIPTION = (HELP + ". The checkpoint loads with torch.load(weights_only=True) and with "
+               "`jetsonkit export SPEC --weights pruned.pt`.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model spec: package.module:factory, file.py:factory "
+                                      "(e.g. jetsonkit.examples.mnist:build_model)")
+    parser.add_argument("--weights", help="state_dict to load into the factory's model (read with weights_only=True)")
+    parser.add_argument("--sparsity", default="2:4", help="sparsity pattern; only 2:4 (default)")
+    parser.add_argument("--include", action="append", metavar="PATTERN", help="prune only layers matching (repeatable)")
+    parser.add_argument("--exclude", action="append", metavar="PATTERN", help="never prune layers matching (repeatable)")
+    parser.add_argument("--permute", action="store_true", help="reorder channels first to keep more magnitude")
+    parser.add_argument("--input", metavar="NAME:SHAPE", help="example input for --permute, e.g. input:1x1x28x28 "
+                                                             "(default: one sample of --data)")
+    g = parser.add_argument_group("fine-tuning (masks stay fixed)")
+    g.add_argument("--finetune", action="store_true", help="fine-tune after pruning on --data")
+    g.add_argument("--data", help="training data: mnist:train[:limit] or an .npz with x (and y)")
+    g.add_argument("--distill", action="store_true", help="distil from the dense model (labels not needed)")
+    g.add_argument("--epochs", type=int, default=1)
+    g.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, decays linearly to 0 (default 1e-4)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    parser.add_argument("--eval", metavar="DATA", help="report top-1 before / after on this data, e.g. mnist:test")
+    parser.add_argument("-o", "--output", required=True, help="pruned checkpoint (.pt)")
+
+
+def _check_args(args) -> None:
+    from ...errors import UsageError
+
+    if args.sparsity != "2:4":
+        raise UsageError(f"--sparsity {args.sparsity!r} is not supported", hint="only 2:4 (NVIDIA sparse tensor cores)")
+    if (args.finetune or args.distill) and not args.data:
+        raise UsageError("--finetune needs --data", hint="e.g. --data mnist:train:20000")
+    if args.permute and not (args.input or args.data):
+        raise UsageError("--permute needs an example input to trace the model", hint="pass --input input:1x1x28x28")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+
+
+def _check_prunable(model, spec: str) -> None:
+    from ..._deps import require
+    from ...errors import UsageError
+
+    torch = require("torch", purpose="2:4 pruning")
+    if not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        raise UsageError(f"{spec!r} is a {type(model).__name__}, whose weights cannot be pruned and saved here",
+                         hint="give the model as package.module:factory or file.py:factory (+ --weights)")
+
+
+def _example_input(args, x):
+    from ..._deps import require
+
+    torch = require("torch", purpose="channel permutation")
+    if args.input:
+        from ...specs import parse_input_spec
+
+        spec = parse_input_spec(args.input)
+        return torch.from_numpy(spec.example())
+    return torch.from_numpy(x[:1].astype("float32"))
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    import copy
+
+    from ..._io import check_output_path
+    from ...evaluate import load_data
+    from ...modelspec import load_model
+    from ...sparsity import finetune, prune_2to4, save_pruned
+    from ...sparsity.torchdata import batches, top1
+
+    _check_args(args)
+    check_output_path(args.output)
+    model = load_model(args.model, args.weights)
+    _check_prunable(model, args.model)
+    dense = copy.deepcopy(model) if args.distill else None
+    x = y = None
+    if args.data:
+        x, y = load_data(args.data)
+    ev = load_data(args.eval) if args.eval else None
+    data: dict = {"model": args.model, "output": args.output, "pattern": "2:4"}
+    if ev is not None:
+        data["top1_dense"] = top1(model, *ev)
+    result = prune_2to4(model, include=args.include, exclude=args.exclude, permute=args.permute,
+                        example_input=_example_input(args, x) if args.permute else None)
+    data.update(result.as_dict())
+    if ev is not None:
+        data["top1_pruned"] = top1(model, *ev)
+    if args.finetune or args.distill:
+        loader = batches(x, None if args.distill else y, batch_size=args.batch_size)
+        ft = finetune(model, loader, result.masks, teacher=dense, epochs=args.epochs, lr=args.lr,
+                      max_steps=args.max_steps)
+        data["finetune"] = {**ft.as_dict(), "data": args.data, "lr": args.lr, "batch_size": args.batch_size}
+        if ev is not None:
+            data["top1_finetuned"] = top1(model, *ev)
+    meta = {k: v for k, v in data.items() if k.startswith("top1_")}
+    meta.update(model_spec=args.model, permute=bool(args.permute), finetune=data.get("finetune", {}).get("mode", "none"))
+    save_pruned(model, args.output, result.pruned_layers, meta=meta)
+    return CommandResult(data=data, text=_text(data, result))
+
+
+def _text(data: dict, result) -> str:
+    lines = [result.table()]
+    for key, label in (("top1_dense", "dense"), ("top1_pruned", "2:4 pruned"), ("top1_finetuned", "2:4 fine-tuned")):
+        if key in data:
+            lines.append(f"top-1 {label}: {100 * data[key]:.2f} %")
+    lines.append(f"wrote {data['output']} ({len(result.pruned_layers)} layers 2:4)")
+    return "\n".join(lines)
