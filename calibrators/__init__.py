@@ -1,0 +1,30 @@
+"""calibrators: INT8 range calibration in numpy alone (no jetsonkit, no torch, no TensorRT).
+
+- :class:`HistogramCollector` / :class:`Histogram`: streaming |x| histograms, constant memory, exact growth.
+- :func:`compute_amax`: ``entropy`` (TensorRT's KL algorithm), ``percentile``, ``mse``, ``minmax``.
+- :class:`CalibrationTable`: the JSON table later stages read; :func:`write_trt_cache` / :func:`read_trt_cache`.
+- :func:`fake_quantize`: the symmetric INT8 arithmetic every stage shares.
+"""
+
+from __future__ import annotations
+
+from .errors import CacheFormatError, CalibrationError, NonFiniteError, TableFormatError, UnknownMethodError
+from .fakequant import channel_amax, fake_quantize, int8_scale, quantize_int8
+from .histogram import DEFAULT_BINS, ChannelRange, Histogram, HistogramCollector
+from .methods import (METHODS, amax_from_histogram, compute_amax, entropy_amax, flatten_spikes, kl_divergences,
+                      merge_and_expand,
+                      minmax_amax, mse_amax, percentile_amax)
+from .table import CalibrationTable, TensorRange
+from .trtcache import (format_trt_cache, hex_to_scale, parse_trt_cache, read_trt_cache, scale_to_hex,
+                       trt_version_number, write_trt_cache)
+
+__all__ = [
+    "CalibrationError", "NonFiniteError", "UnknownMethodError", "TableFormatError", "CacheFormatError",
+    "Histogram", "HistogramCollector", "ChannelRange", "DEFAULT_BINS",
+    "METHODS", "compute_amax", "amax_from_histogram", "entropy_amax", "percentile_amax", "mse_amax", "minmax_amax",
+    "merge_and_expand", "kl_divergences", "flatten_spikes",
+    "CalibrationTable", "TensorRange",
+    "fake_quantize", "quantize_int8", "int8_scale", "channel_amax",
+    "format_trt_cache", "parse_trt_cache", "write_trt_cache", "read_trt_cache", "scale_to_hex", "hex_to_scale",
+    "trt_version_number",
+]

@@ -1,0 +1,128 @@
+"""The calibration table: per-tensor amax that every later stage reads (JSON, versioned).
+
+Format (``format_version`` 1)::
+
+    {"format": "jetsonkit-calibration", "format_version": 1, "producer": "jetsonkit 0.1.0",
+     "method": "entropy", "options": {...}, "model_sha256": "...", "samples": 1000,
+     "tensors": {"<tensor>": {"amax": 2.81, "method": "entropy", "samples": 1000, "stats": {...}}}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TableFormatError
+from .histogram import HistogramCollector
+from .methods import amax_from_histogram, check_method
+
+__all__ = ["TensorRange", "CalibrationTable", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "jetsonkit-calibration"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TensorRange:
+    """The chosen range of one tensor."""
+
+    amax: float
+    method: str
+    samples: int = 0
+    stats: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"amax": self.amax, "method": self.method, "samples": self.samples, "stats": self.stats}
+
+
+@dataclass
+class CalibrationTable:
+    """Per-tensor ranges plus what they were computed from."""
+
+    tensors: dict[str, TensorRange]
+    method: str
+    model_sha256: str | None = None
+    samples: int = 0
+    options: dict = field(default_factory=dict)
+    producer: str = "calibrators"
+
+    def amax(self, name: str) -> float:
+        """amax of tensor ``name``; KeyError names the tensor and how many the table has."""
+        try:
+            return self.tensors[name].amax
+        except KeyError:
+            raise KeyError(f"tensor {name!r} is not in the calibration table ({len(self.tensors)} tensors); "
+                           "recalibrate with this model") from None
+
+    def amaxes(self) -> dict[str, float]:
+        return {name: r.amax for name, r in self.tensors.items()}
+
+    @classmethod
+    def from_collector(cls, collector: HistogramCollector, method: str = "entropy", *, model_sha256: str | None = None,
+                       producer: str = "calibrators", **options) -> "CalibrationTable":
+        check_method(method)
+        tensors = {name: TensorRange(amax_from_histogram(h, method, **options), method, h.samples, h.stats())
+                   for name, h in collector.histograms.items()}
+        samples = max((r.samples for r in tensors.values()), default=0)
+        return cls(tensors, method, model_sha256, samples, dict(options), producer)
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "producer": self.producer, "method": self.method,
+                "options": self.options, "model_sha256": self.model_sha256, "samples": self.samples,
+                "tensors": {name: r.to_json() for name, r in self.tensors.items()}}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the JSON atomically (temporary file beside ``path``, then rename)."""
+        path = Path(path)
+        text = json.dumps(self.to_json(), indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def from_json(cls, obj: object, source: str = "<json>") -> "CalibrationTable":
+        def bad(key: str, why: str) -> TableFormatError:
+            return TableFormatError(f"{source}: key {key!r} {why}; rewrite it with `jetsonkit calibrate`")
+
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise bad("format", f"is not {FORMAT!r} (not a jetsonkit calibration table)")
+        if obj.get("format_version") != FORMAT_VERSION:
+            raise bad("format_version", f"is {obj.get('format_version')!r}, this version reads {FORMAT_VERSION}")
+        method = obj.get("method")
+        if not isinstance(method, str):
+            raise bad("method", "is missing or not a string")
+        raw = obj.get("tensors")
+        if not isinstance(raw, dict):
+            raise bad("tensors", "is missing or not an object")
+        tensors = {}
+        for name, entry in raw.items():
+            amax = entry.get("amax") if isinstance(entry, dict) else None
+            if isinstance(amax, bool) or not isinstance(amax, (int, float)) or not math.isfinite(amax) or amax < 0:
+                raise bad(f"tensors.{name}.amax", f"is {amax!r}, expected a finite number >= 0")
+            tensors[name] = TensorRange(float(amax), str(entry.get("method", method)), int(entry.get("samples", 0)),
+                                        dict(entry.get("stats", {})))
+        return cls(tensors, method, obj.get("model_sha256"), int(obj.get("samples", 0)), dict(obj.get("options", {})),
+                   str(obj.get("producer", "")))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CalibrationTable":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TableFormatError(f"cannot read calibration table {str(path)!r}: {exc.strerror}") from exc
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TableFormatError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg}); "
+                                   "rewrite it with `jetsonkit calibrate`") from exc
+        return cls.from_json(obj, str(path))

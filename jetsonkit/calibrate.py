@@ -1,0 +1,248 @@
+"""INT8 calibration of an ONNX model: run data through ONNX Runtime and pick a range for every Q/DQ tensor.
+
+The tensors are exactly the activations the Q/DQ stage quantizes (``jetsonkit.quantize.placement
+.calibration_tensors``): they are added as extra graph outputs, so one ONNX Runtime run per batch yields all of
+them, and each feeds a streaming |x| histogram (:mod:`calibrators`, constant memory, one pass). The ranges then
+come from ``entropy`` (TensorRT's KL algorithm), ``percentile``, ``mse`` or ``minmax``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import __version__
+from ._deps import require
+from ._io import check_output_path, sha256_bytes
+from ._progress import info, progress, warn
+from .datasource import ImageOptions, InputInfo, check_batch, open_data
+from .errors import (ConfigError, DataError, IncompatibleArtifactError, InputSpecError, ModelLoadError,
+                     UsageError)
+
+__all__ = ["calibrate", "collect", "model_inputs", "ADVISED_SAMPLES", "table_for_model"]
+
+ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+              "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+
+
+def _load(onnx_path: str | os.PathLike) -> tuple[Any, bytes]:
+    onnx = require("onnx", purpose="calibration")
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ModelLoadError(f"ONNX model {str(path)!r} not found", hint="export it first: jetsonkit export ...")
+    data = path.read_bytes()
+    try:
+        return onnx.load_from_string(data), data
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a bad model file
+        raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}", hint="re-export it") from exc
+
+
+def _with_outputs(model: Any, tensors: Sequence[str]) -> Any:
+    """A copy of ``model`` whose graph also outputs ``tensors`` (types from shape inference, else float)."""
+    onnx = require("onnx", purpose="calibration")
+    extended = onnx.ModelProto()
+    extended.CopyFrom(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+        types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    except Exception:  # noqa: BLE001 - inference is only a source of element types
+        types = {}
+    present = {o.name for o in extended.graph.output} | {i.name for i in extended.graph.input}
+    for name in tensors:
+        if name not in present:
+            elem = types.get(name) or onnx.TensorProto.FLOAT
+            extended.graph.output.append(onnx.helper.make_tensor_value_info(name, elem, None))
+    return extended
+
+
+def _parse_shape(shape: Any, inputs: Sequence[InputInfo]) -> dict[str, tuple]:
+    """``{"input": (1, 3, 224, 224)}`` or ``"input:1x3x224x224"`` or a tuple (one-input model)."""
+    if shape is None:
+        return {}
+    if isinstance(shape, str):
+        name, _, dims = shape.rpartition(":")
+        try:
+            parsed = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            raise InputSpecError(f"calibration shape {shape!r} is not NAME:DxDxD",
+                                 hint="e.g. input:1x3x224x224") from None
+        shape = {name or inputs[0].name: parsed}
+    if not isinstance(shape, dict):
+        shape = {inputs[0].name: tuple(shape)}
+    names = {i.name for i in inputs}
+    for name in shape:
+        if name not in names:
+            raise InputSpecError(f"calibration shape names input {name!r}, the model has {sorted(names)}")
+    return {k: tuple(v) for k, v in shape.items()}
+
+
+def model_inputs(session: Any, shape: Any = None) -> list[InputInfo]:
+    """The session's inputs; a calibration ``shape`` fixes dynamic axes (the batch axis stays free)."""
+    raw = [InputInfo(i.name, tuple(d if isinstance(d, int) else None for d in i.shape),
+                     np.dtype(_ORT_TYPES.get(i.type, np.float32))) for i in session.get_inputs()]
+    fixed = _parse_shape(shape, raw)
+    out = []
+    for i in raw:
+        if i.name in fixed:
+            want = fixed[i.name]
+            if len(want) != len(i.shape) or any(d is not None and d != w for d, w in zip(i.shape[1:], want[1:])):
+                raise InputSpecError(f"calibration shape {_dims(want)} does not fit input {i.name!r} "
+                                     f"({i.describe()})", hint="match the model's rank and static sizes")
+            i = InputInfo(i.name, (None, *want[1:]), i.dtype)
+        out.append(i)
+    return out
+
+
+def _dims(shape: Sequence) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _session(model: Any, threads: int | None) -> Any:
+    ort = require("onnxruntime", purpose="calibration")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # idle ORT threads would spin between runs and compete with the histogram updates for the same cores
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        raise ModelLoadError(f"ONNX Runtime cannot load the model for calibration: {exc}",
+                             hint="check it with onnx.checker") from exc
+
+
+def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None, batch_size: int = 32,
+            shape: Any = None, max_samples: int | None = None, num_bins: int = 2048, threads: int | None = None,
+            image_options: ImageOptions | None = None) -> tuple[Any, str]:
+    """Run ``data`` through the model and return (HistogramCollector, model sha256)."""
+    import calibrators
+
+    model, raw = _load(onnx_path)
+    if tensors is None:
+        from .quantize.placement import calibration_tensors
+
+        tensors = calibration_tensors(model)
+    if not tensors:
+        raise DataError(f"{onnx_path}: no tensor needs calibration (no Conv / Gemm / MatMul / pooling / residual Add)")
+    session = _session(_with_outputs(model, tensors), threads)
+    inputs = model_inputs(session, shape)
+    collector = calibrators.HistogramCollector(num_bins)
+    stream = open_data(data, inputs, batch_size=batch_size, image_options=image_options)
+    total = min(stream.total, max_samples) if stream.total is not None and max_samples else stream.total
+    seen = _run_batches(session, stream, inputs, tensors, collector, max_samples, _batches(total, batch_size))
+    if seen == 0:
+        raise DataError(f"calibration data {stream.label!r} is empty", hint="give at least a few hundred samples")
+    if seen < ADVISED_SAMPLES:
+        warn(f"calibrating with {seen} samples; at least {ADVISED_SAMPLES} are advised for stable ranges")
+    return collector, sha256_bytes(raw)
+
+
+def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], collector: Any,
+                 max_samples: int | None, total_batches: int | None) -> int:
+    """Feed every batch through ONNX Runtime and its tensors into ``collector``; return the samples seen.
+
+    The histograms of batch k are filled on a worker thread while ONNX Runtime runs batch k+1 (both release the
+    GIL for their heavy loops); at most one batch waits, so memory stays at two batches of activations.
+    """
+    fetch = [t for t in tensors if t not in {i.name for i in inputs}]
+    seen, pending = 0, None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for index, batch in enumerate(progress(stream, "calibrating: batch", total=total_batches)):
+            feed = check_batch(batch, inputs, index)
+            n = len(next(iter(feed.values())))
+            if max_samples is not None and seen + n > max_samples:
+                feed = {k: v[: max_samples - seen] for k, v in feed.items()}
+                n = max_samples - seen
+            outputs = dict(zip(fetch, session.run(fetch, feed))) if fetch else {}
+            outputs.update({t: feed[t] for t in tensors if t in feed})
+            _finish(pending)
+            pending = pool.submit(collector.update_all, {t: outputs[t] for t in tensors}, batch=index, samples=n)
+            seen += n
+            if max_samples is not None and seen >= max_samples:
+                break
+        _finish(pending)
+    return seen
+
+
+def _finish(pending: Any) -> None:
+    """Wait for one histogram update; NaN / Inf in it become a DataError naming tensor and batch."""
+    import calibrators
+
+    if pending is None:
+        return
+    try:
+        pending.result()
+    except calibrators.NonFiniteError as exc:
+        raise DataError(str(exc), hint="the model produced NaN/Inf on this data") from exc
+
+
+def _batches(total: int | None, batch_size: int) -> int | None:
+    return None if total is None else -(-total // batch_size)
+
+
+def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = "entropy", *,
+              output: str | os.PathLike | None = None, trt_cache: str | os.PathLike | None = None,
+              trt_version: str = "10.3.0", **options: Any):
+    """Calibrate ``onnx_path`` on ``data`` and return a ``calibrators.CalibrationTable``.
+
+    ``options``: ``batch_size``, ``shape`` (calibration shape for dynamic axes), ``max_samples``, ``tensors``,
+    ``num_bins``, ``threads``, ``image_options`` go to :func:`collect`; the rest (e.g. ``percentile=99.9``) to the
+    method. ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
+    """
+    import calibrators
+
+    try:
+        calibrators.methods.check_method(method)
+    except calibrators.UnknownMethodError as exc:
+        raise UsageError(str(exc)) from exc
+    for path in (output, trt_cache):
+        if path is not None:
+            check_output_path(path)
+    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "image_options")
+    collector, sha = collect(onnx_path, data, **{k: options.pop(k) for k in collect_keys if k in options})
+    info(f"computing {method} ranges for {len(collector)} tensors")
+    try:
+        table = calibrators.CalibrationTable.from_collector(collector, method, model_sha256=sha,
+                                                            producer=f"jetsonkit {__version__}", **options)
+    except TypeError as exc:
+        raise UsageError(f"option not understood by method {method!r}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"calibration method {method!r}: {exc}") from exc
+    if output is not None:
+        table.save(output)
+    if trt_cache is not None:
+        write_trt_cache(table, trt_cache, trt_version)
+    return table
+
+
+def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.3.0") -> Path:
+    """Write ``table`` as a TensorRT calibration cache (TensorRT 8.x / 10.x only)."""
+    import calibrators
+
+    try:
+        return calibrators.write_trt_cache(check_output_path(path), table.amaxes(), version=trt_version)
+    except ValueError as exc:
+        raise UsageError(f"cannot write TensorRT cache {str(path)!r}: {exc}") from exc
+
+
+def table_for_model(table_path: str | os.PathLike, onnx_path: str | os.PathLike):
+    """Load a table and check that it was made for ``onnx_path`` (IncompatibleArtifactError otherwise)."""
+    import calibrators
+
+    try:
+        table = calibrators.CalibrationTable.load(table_path)
+    except calibrators.CalibrationError as exc:
+        raise ConfigError(str(exc)) from exc
+    sha = sha256_bytes(Path(onnx_path).read_bytes())
+    if table.model_sha256 and table.model_sha256 != sha:
+        raise IncompatibleArtifactError(f"calibration table {str(table_path)!r} was made for model sha256 "
+                                        f"{table.model_sha256[:12]}…, {str(onnx_path)!r} is {sha[:12]}…",
+                                        hint="recalibrate this model")
+    return table

@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Calibration benchmark: jetsonkit vs ONNX Runtime's quantize_static calibrators (MinMax, Entropy), one run.
+
+Measures, on this machine:
+1. wall time of calibration (collection + range computation) on the MNIST CNN with 1,000 real training images
+   and on the ResNet-50-style 224x224 test net with 256 images (synthetic N(0, 1) images: no ImageNet here);
+2. peak memory of calibration at 256 vs 1,024 samples (each run in a fresh process; RSS growth over the process
+   after loading the model and data), jetsonkit entropy vs ONNX Runtime Entropy as quantize_static calls it;
+3. plain ONNX Runtime inference over the same data (the floor every calibrator pays), and the ratio of the time
+   each tool spends beyond it;
+4. time of one entropy amax computation on a full 2048-bin histogram (best of repeats).
+ONNX Runtime's calibrators run as quantize_static runs them (create_calibrator -> collect_data -> compute_data),
+on the node types whose inputs jetsonkit calibrates; for the 224x224 net they are fed 32 images per collect_data
+call, because one call over all 256 images keeps every intermediate output in memory (many GB here).
+MNIST timings are the best of 3 runs, the 224x224 net's a single run.
+Usage: scripts/bench/calibrate.py [--quick]   (--quick: MNIST only, no memory runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+ORT_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def export_models(folder: Path, with_resnet: bool) -> dict[str, Path]:
+    import torch
+
+    from jetsonkit.examples import mnist, testnets
+
+    paths = {"mnist": folder / "mnist.onnx"}
+    torch.onnx.export(mnist.build_model(), (torch.zeros(1, 1, 28, 28),), str(paths["mnist"]), input_names=["input"],
+                      output_names=["logits"], opset_version=17, dynamo=False,
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    if with_resnet:
+        from jetsonkit.export import export_onnx
+
+        paths["resnet"] = folder / "resnet.onnx"
+        export_onnx(testnets.resnet50_like(), torch.zeros(1, 3, 224, 224), paths["resnet"], input_names=["input"],
+                    output_names=["logits"], dynamic=True, parity=False)
+    return paths
+
+
+def load_data(kind: str, n: int) -> np.ndarray:
+    if kind == "mnist":
+        from jetsonkit.examples import mnist
+
+        return mnist.load_split("train", limit=n)[0]
+    return np.random.default_rng(0).normal(size=(n, 3, 224, 224)).astype(np.float32)
+
+
+def run_jetsonkit(model: Path, x: np.ndarray, method: str, batch: int) -> tuple[float, int]:
+    from jetsonkit.calibrate import calibrate
+
+    start = time.perf_counter()
+    table = calibrate(model, x, method, batch_size=batch)
+    return time.perf_counter() - start, len(table.tensors)
+
+
+class _Reader:
+    def __init__(self, x: np.ndarray, batch: int):
+        self.batches = iter([{"input": x[i:i + batch]} for i in range(0, len(x), batch)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+    def rewind(self):  # pragma: no cover - part of ORT's reader protocol
+        pass
+
+
+def run_ort(model: Path, x: np.ndarray, method: str, batch: int, chunk: int | None, tmp: Path) -> tuple[float, int]:
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    start = time.perf_counter()
+    cal = create_calibrator(str(model), ORT_OPS, augmented_model_path=str(tmp / f"aug_{method}.onnx"),
+                            calibrate_method=getattr(CalibrationMethod, method))
+    step = chunk or len(x)
+    for i in range(0, len(x), step):
+        cal.collect_data(_Reader(x[i:i + step], batch))
+    ranges = cal.compute_data()
+    return time.perf_counter() - start, len(ranges.data if hasattr(ranges, "data") else ranges)
+
+
+def run_inference(model: Path, x: np.ndarray, batch: int) -> tuple[float, int]:
+    """Plain ONNX Runtime inference over the same data: the floor every calibrator pays."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    start = time.perf_counter()
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    for i in range(0, len(x), batch):
+        sess.run(None, {"input": x[i:i + batch]})
+    return time.perf_counter() - start, 0
+
+
+def best_of(repeats: int, fn):
+    """The fastest of ``repeats`` runs of ``fn() -> (seconds, tensors)`` (shared machines are noisy)."""
+    return min((fn() for _ in range(repeats)), key=lambda r: r[0])
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def memory_child(tool: str, model: str, n: int) -> dict:
+    """Run one calibration in this (fresh) process; report its peak RSS above the RSS before it started.
+
+    The peak-RSS mark is reset first (``5`` into /proc/self/clear_refs, Linux), so loading the data does not count.
+    """
+    x = load_data("mnist", n)
+    import onnxruntime  # noqa: F401 - imported before the baseline so both tools start equal
+
+    import calibrators  # noqa: F401
+    from jetsonkit._progress import set_quiet
+
+    set_quiet(True)
+    with tempfile.TemporaryDirectory() as tmp:
+        Path("/proc/self/clear_refs").write_text("5")
+        base = _status_kb("VmRSS")
+        if tool == "jetsonkit":
+            run_jetsonkit(Path(model), x, "entropy", 32)
+        else:
+            run_ort(Path(model), x, "Entropy", 32, None, Path(tmp))
+        peak = _status_kb("VmHWM")
+    return {"tool": tool, "samples": n, "growth_mb": (peak - base) / 1024}
+
+
+def amax_time_ms() -> float:
+    import calibrators
+
+    rng = np.random.default_rng(0)
+    h = calibrators.Histogram.of(np.abs(rng.normal(size=1_000_000)))
+    h.counts[:] = np.sort(rng.integers(1, 10_000, h.num_bins))[::-1]
+    calibrators.compute_amax(h, "entropy")
+    return min(timeit.repeat(lambda: calibrators.compute_amax(h, "entropy"), number=5, repeat=7)) / 5 * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--memory-child", nargs=3, metavar=("TOOL", "MODEL", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        tool, model, n = args.memory_child
+        print(json.dumps(memory_child(tool, model, int(n))))
+        return
+    from jetsonkit._progress import set_quiet
+
+    set_quiet(True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    results: dict = {"machine": machine(), "date": now.isoformat(timespec="minutes")}
+    # (model, samples, batch, ORT images per collect_data call, repeats: best of); ORT needs equal batch sizes
+    cases = [("mnist", 1000, 100, None, 3)]
+    if not args.quick:
+        cases.append(("resnet", 256, 32, 32, 1))
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        paths = export_models(tmp, not args.quick)
+        rows = []
+        for kind, n, batch, chunk, repeats in cases:
+            x = load_data(kind, n)
+            infer = best_of(repeats, lambda: run_inference(paths[kind], x, batch))
+            jk = best_of(repeats, lambda: run_jetsonkit(paths[kind], x, "entropy", batch))
+            jk_mm = best_of(repeats, lambda: run_jetsonkit(paths[kind], x, "minmax", batch))
+            ort_mm = best_of(repeats, lambda: run_ort(paths[kind], x, "MinMax", batch, chunk, tmp))
+            ort_ent = best_of(repeats, lambda: run_ort(paths[kind], x, "Entropy", batch, chunk, tmp))
+            rows.append({"model": kind, "samples": n, "jetsonkit_entropy_s": jk[0], "jetsonkit_minmax_s": jk_mm[0],
+                         "jetsonkit_tensors": jk[1], "ort_minmax_s": ort_mm[0], "ort_entropy_s": ort_ent[0],
+                         "ort_tensors": ort_ent[1], "speedup_vs_ort_entropy": ort_ent[0] / jk[0],
+                         "inference_s": infer[0],
+                         "overhead_ratio": (ort_ent[0] - infer[0]) / max(jk[0] - infer[0], 1e-3)})
+        results["wall"] = rows
+        if not args.quick:
+            mem = []
+            for tool in ("jetsonkit", "ort"):
+                for n in (256, 1024):
+                    cmd = [sys.executable, __file__, "--memory-child", tool, str(paths["mnist"]), str(n)]
+                    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    mem.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results["memory"] = mem
+    results["entropy_amax_ms_2048_bins"] = amax_time_ms()
+    print(f"machine: {results['machine']}\ndate: {results['date']}\n")
+    print(f"{'model':<8}{'samples':>8}{'jetsonkit entropy':>19}{'jetsonkit minmax':>18}{'ORT MinMax':>12}"
+          f"{'ORT Entropy':>13}{'speed-up':>10}{'tensors (jk/ORT)':>18}")
+    for r in results["wall"]:
+        print(f"{r['model']:<8}{r['samples']:>8}{r['jetsonkit_entropy_s']:>18.2f}s{r['jetsonkit_minmax_s']:>17.2f}s"
+              f"{r['ort_minmax_s']:>11.2f}s{r['ort_entropy_s']:>12.2f}s{r['speedup_vs_ort_entropy']:>9.1f}x"
+              f"{r['jetsonkit_tensors']:>10}/{r['ort_tensors']}")
+    for r in results["wall"]:
+        print(f"{r['model']}: plain inference {r['inference_s']:.2f}s; time beyond it, ORT Entropy / jetsonkit entropy: "
+              f"{r['overhead_ratio']:.1f}x")
+    for m in results.get("memory", []):
+        print(f"peak memory growth, {m['tool']:<9} entropy, MNIST {m['samples']:>5} samples: {m['growth_mb']:8.1f} MB")
+    print(f"entropy amax, one 2048-bin histogram: {results['entropy_amax_ms_2048_bins']:.2f} ms (best of 7)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

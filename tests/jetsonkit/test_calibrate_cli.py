@@ -1,0 +1,44 @@
+"""The `jetsonkit calibrate` command: files written, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import calibrators
+from jetsonkit.cli import main
+from jetsonkit.cli.commands import calibrate as command
+
+
+def test_methods_listed_in_cli_match_the_library():
+    assert command.METHODS == calibrators.METHODS
+
+
+def test_cli_mnist_spec_writes_table_and_cache(mnist_onnx, tmp_path, capsys):
+    out, cache = tmp_path / "calib.json", tmp_path / "model.cache"
+    rc = main(["calibrate", str(mnist_onnx), "--data", "mnist:train:200", "--method", "entropy", "-o", str(out),
+               "--trt-cache", str(cache), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    table = calibrators.CalibrationTable.load(out)
+    assert report["samples"] == 200 == table.samples
+    assert set(report["tensors"]) == set(table.tensors)
+    assert calibrators.read_trt_cache(cache)["version"] == 100300
+
+
+def test_cli_bad_data_exits_2_with_one_line(mnist_onnx, tmp_path, capsys):
+    np.save(tmp_path / "bad.npy", np.zeros((3, 28, 28), np.float32))
+    out = tmp_path / "calib.json"
+    rc = main(["calibrate", str(mnist_onnx), "--data", str(tmp_path / "bad.npy"), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and not out.exists()
+    assert "data shape 3x28x28 does not fit the model input shape ?x1x28x28" in err[-1]
+
+
+def test_cli_unknown_method_and_trt11(mnist_onnx, tmp_path, capsys):
+    assert main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "--method", "kl", "-q"]) == 2
+    assert "unknown calibration method 'kl'" in capsys.readouterr().err
+    rc = main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "-q", "-o", str(tmp_path / "c.json"),
+               "--trt-cache", str(tmp_path / "c.cache"), "--trt-version", "11.4.1"])
+    assert rc == 2 and "removed in 11.0" in capsys.readouterr().err
