@@ -1,0 +1,39 @@
+"""``jetsonkit compress recipe.yaml -o out/``: every target of a recipe, every artifact measured, one report."""
+
+from __future__ import annotations
+
+NAME = "compress"
+HELP = "run a recipe: export, 2:4 prune, calibrate once, quantize, convert/build every target, measure, report"
+DESCRIPTION = (HELP + ". Finished stages are reused on the next run (content-hashed); a TensorRT target on a machine "
+               "without TensorRT gets its Q/DQ ONNX and build plan and is reported as 'not built here'. Exit 1 when "
+               "the recipe has budgets and no artifact meets them.")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("recipe", help="recipe file (YAML), e.g. jetsonkit/examples/mnist_recipe.yaml")
+    parser.add_argument("-o", "--output", default="jetsonkit-out", help="output folder (default jetsonkit-out/)")
+    parser.add_argument("--target", action="append", metavar="NAME", help="only this target (repeatable)")
+    parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
+
+
+def summary_text(result) -> str:
+    """The table and where the report is, for people."""
+    from ...pipeline.report import markdown_table
+
+    ran = sum(s.status == "ran" for s in result.stage_log)
+    reused = sum(s.status == "reused" for s in result.stage_log)
+    lines = [markdown_table(result.report), ""]
+    for r in result.rows:
+        if r["status"] != "measured":
+            lines.append(f"{r['target']}: {r['status']} ({r['note']}); finish on the device: {r['finish']}")
+    lines.append(f"stages: {ran} ran, {reused} reused; report: {result.out_dir}/report.html "
+                 f"(also report.md, report.json)")
+    return "\n".join(lines)
+
+
+def run(args):
+    from ...pipeline import compress
+    from .. import CommandResult
+
+    result = compress(args.recipe, args.output, force=args.force, targets=args.target)
+    return CommandResult(data=result.report, text=summary_text(result))

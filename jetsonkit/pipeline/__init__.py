@@ -1,0 +1,45 @@
+"""One recipe, every target: ``jetsonkit compress``, the trade-off report and the CI gates.
+
+- :mod:`.recipe` — the recipe file validated into declared config objects (:func:`load_recipe`).
+- :mod:`.stages` — content-hashed, resumable stage outputs (:class:`StageStore`).
+- :mod:`.steps` — the stages themselves (export, prune + fine-tune, calibrate, quantize, convert, build).
+- :mod:`.measure` — accuracy and latency of one artifact through one Runtime.
+- :mod:`.run` — :func:`compress`, the orchestration.
+- :mod:`.report` / :mod:`.plots` — report.json / .md / .html and the plots; :func:`render_report`.
+- :mod:`.gates` — CI gates on a report (:func:`gate_rows`).
+
+Names resolve lazily: importing this package needs numpy alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "load_recipe": "jetsonkit.pipeline.recipe",
+    "Recipe": "jetsonkit.pipeline.recipe",
+    "compress": "jetsonkit.pipeline.run",
+    "CompressResult": "jetsonkit.pipeline.run",
+    "render_report": "jetsonkit.pipeline.report",
+    "Budget": "jetsonkit.pipeline.gates",
+    "gate_rows": "jetsonkit.pipeline.gates",
+    "load_report": "jetsonkit.pipeline.gates",
+    "StageStore": "jetsonkit.pipeline.stages",
+    "bundled_recipe": "jetsonkit.pipeline.bundled",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jetsonkit.pipeline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,338 @@
+"""The recipe: one YAML file that names the model, the data, the stages and the targets, as declared config objects.
+
+Every section maps one to one onto a frozen dataclass below; unknown keys are refused (with a did-you-mean), types
+are checked, data paths must exist, and every error names the file, the key and the line::
+
+    jetsonkit compress: error: recipe.yaml:14: key 'stages.prune.finetune.epochs': expected an integer, got 'one'
+
+Relative paths are resolved against the recipe's folder. The bundled example is ``jetsonkit/examples/mnist_recipe.yaml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .yamlmarks import LocatedYaml, dotted, load_located_yaml
+
+__all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
+           "QuantizeConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
+           "load_recipe", "BACKENDS", "METRICS"]
+
+BACKENDS = ("onnxruntime", "tflite", "tensorrt")
+PRECISIONS = {"onnxruntime": ("fp32", "fp16", "int8"), "tflite": ("fp32", "fp16", "int8"),
+              "tensorrt": ("fp32", "fp16", "int8")}
+METRICS = ("top1", "agreement")
+CALIB_METHODS = ("entropy", "percentile", "mse", "minmax")
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``spec`` (a PyTorch factory, as ``jetsonkit export`` takes it) or ``onnx`` (an exported file), not both."""
+
+    spec: str | None = None
+    onnx: str | None = None
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    dynamic_batch: bool = True
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    data: str
+    method: str = "entropy"
+    percentile: float | None = None
+    max_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """``metric``: ``top1`` (needs labels), ``agreement`` (top-1 agreement with FP32), or ``module:function``
+    called as ``function(outputs, labels) -> float`` (a fraction in [0, 1], higher is better)."""
+
+    data: str
+    metric: str = "top1"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    data: str
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 64
+    max_steps: int | None = None
+    distill: bool = False
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    sparsity: str = "2:4"
+    permute: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    finetune: FinetuneConfig | None = None
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """``plan`` (a precision-plan file) or ``auto_budget`` (top-1 drop in points allowed; needs ``data``)."""
+
+    plan: str | None = None
+    auto_budget: float | None = None
+    data: str | None = None
+    mode: str = "all_but_one"
+    weights: str = "int8"
+
+
+@dataclass(frozen=True)
+class StagesConfig:
+    prune: PruneConfig | None = None
+    quantize: QuantizeConfig = QuantizeConfig()
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    backend: str
+    precision: str = "fp32"
+    sparsity: bool = False
+    dla: bool = False
+    trt_version: str = "10.3"
+    max_batch: int = 32
+    input_layout: str = "nhwc"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    max_accuracy_drop: float | None = None  # points vs FP32
+    max_latency_p99_ms: float | None = None
+    min_size_ratio: float | None = None  # FP32 ONNX size / artifact size
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    iterations: int = 200
+    warmup: int = 10
+    batch: int = 1
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: str
+    name: str
+    model: ModelConfig
+    inputs: tuple[InputConfig, ...]
+    calibration: CalibrationConfig
+    evaluation: EvaluationConfig
+    targets: tuple[TargetConfig, ...]
+    outputs: tuple[str, ...] = ("output",)
+    stages: StagesConfig = StagesConfig()
+    budgets: BudgetConfig = BudgetConfig()
+    bench: BenchSettings = BenchSettings()
+    lines: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *path: Any) -> str:
+        """``file:line: key 'a.b'`` for error messages raised after loading."""
+        return LocatedYaml(self.path, None, self.lines).where(tuple(path))
+
+    def target(self, name: str) -> TargetConfig:
+        return next(t for t in self.targets if t.name == name)
+
+
+# ---- generic conversion: mapping -> dataclass, with file/key/line in every error ---------------------------------
+
+def _fail(doc: LocatedYaml, path: tuple, message: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(f"{doc.where(path)}: {message}", hint=hint)
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(doc: LocatedYaml, value: Any, tp: Any, path: tuple) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(doc, value, inner, path)
+    if is_dataclass(tp):
+        return _build(doc, tp, value, path)
+    if origin is tuple:
+        items = [value] if isinstance(value, str) and args[0] is str else value
+        if not isinstance(items, list):
+            raise _fail(doc, path, f"expected a list, got {value!r}")
+        return tuple(_convert(doc, v, args[0], path + (i,)) for i, v in enumerate(items))
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # trt_version: 10.3 reads as a float in YAML
+    if tp in (str, int, bool) and type(value) is tp:
+        return value
+    raise _fail(doc, path, f"expected {_type_name(tp)}, got {value!r}")
+
+
+def _build(doc: LocatedYaml, cls: type, value: Any, path: tuple, extra: dict | None = None) -> Any:
+    if not isinstance(value, dict):
+        raise _fail(doc, path, f"expected a mapping of {cls.__name__} keys, got {value!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls) if f.name != "lines" and f.name not in (extra or {})]
+    for key in value:
+        if str(key) not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            raise _fail(doc, path + (str(key),), "unknown key",
+                        hint=f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}")
+    kwargs = dict(extra or {})
+    for f in fields(cls):
+        if f.name in kwargs or f.name == "lines":
+            continue
+        if f.name in value:
+            kwargs[f.name] = _convert(doc, value[f.name], hints[f.name], path + (f.name,))
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise _fail(doc, path, f"missing required key {dotted(path + (f.name,))!r}")
+    return cls(**kwargs)
+
+
+# ---- semantic checks -------------------------------------------------------------------------------------------
+
+def _resolve_path(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
+    p = Path(text).expanduser()
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        raise _fail(doc, path, f"file {text!r} does not exist (looked for {p})",
+                    hint="fix the path (relative paths start at the recipe's folder)")
+    return str(p)
+
+
+def _data_spec(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
+    """``mnist:<split>[:limit]`` or an existing ``.npz`` / ``.npy`` file."""
+    if text == "mnist" or text.startswith("mnist:"):
+        parts = text.split(":")[1:] or ["test"]
+        if parts[0] not in ("train", "val", "test") or (len(parts) > 1 and not parts[1].isdigit()) or len(parts) > 2:
+            raise _fail(doc, path, f"data spec {text!r} is not mnist:<train|val|test>[:limit]")
+        return text
+    resolved = _resolve_path(doc, base, text, path)
+    if Path(resolved).suffix not in (".npz", ".npy"):
+        raise _fail(doc, path, f"data file {text!r} is not .npz (x, y arrays) or .npy",
+                    hint="save it with numpy.savez(path, x=inputs, y=labels)")
+    return resolved
+
+
+def _choice(doc: LocatedYaml, value: str, choices: tuple, path: tuple) -> None:
+    if value not in choices:
+        near = difflib.get_close_matches(value, choices, n=1)
+        raise _fail(doc, path, f"{value!r} is not one of {', '.join(choices)}",
+                    hint=f"did you mean {near[0]!r}?" if near else None)
+
+
+def _check_model(doc: LocatedYaml, base: Path, m: ModelConfig) -> ModelConfig:
+    if (m.spec is None) == (m.onnx is None):
+        raise _fail(doc, ("model",), "give exactly one of 'spec' (PyTorch factory) and 'onnx' (a .onnx file)")
+    onnx = _resolve_path(doc, base, m.onnx, ("model", "onnx")) if m.onnx else None
+    weights = _resolve_path(doc, base, m.weights, ("model", "weights")) if m.weights else None
+    spec = m.spec
+    if spec and ".py:" in spec:
+        file, _, attr = spec.rpartition(":")
+        spec = f"{_resolve_path(doc, base, file, ('model', 'spec'))}:{attr}"
+    return ModelConfig(spec=spec, onnx=onnx, weights=weights)
+
+
+def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelConfig) -> StagesConfig:
+    prune = s.prune
+    if prune is not None:
+        if prune.sparsity != "2:4":
+            raise _fail(doc, ("stages", "prune", "sparsity"), f"sparsity {prune.sparsity!r} is not supported",
+                        hint="use 2:4 (the pattern NVIDIA sparse tensor cores run)")
+        if model.spec is None:
+            raise _fail(doc, ("stages", "prune"), "2:4 pruning with fine-tuning needs the PyTorch model",
+                        hint="give model.spec (and weights) instead of model.onnx, or drop stages.prune")
+        if prune.finetune is not None:
+            ft = prune.finetune
+            ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data,
+                                                                     ("stages", "prune", "finetune", "data"))})
+            prune = PruneConfig(**{**prune.__dict__, "finetune": ft})
+    q = s.quantize
+    _choice(doc, q.weights, ("int8", "qdq"), ("stages", "quantize", "weights"))
+    _choice(doc, q.mode, ("all_but_one", "one_at_a_time"), ("stages", "quantize", "mode"))
+    if q.plan is not None and q.auto_budget is not None:
+        raise _fail(doc, ("stages", "quantize"), "give 'plan' or 'auto_budget', not both")
+    if q.auto_budget is not None and q.data is None:
+        raise _fail(doc, ("stages", "quantize", "auto_budget"), "auto_budget needs validation 'data' (labelled)",
+                    hint="add data: mnist:val:2000 or an .npz with x and y")
+    plan = _resolve_path(doc, base, q.plan, ("stages", "quantize", "plan")) if q.plan else None
+    data = _data_spec(doc, base, q.data, ("stages", "quantize", "data")) if q.data else None
+    return StagesConfig(prune=prune, quantize=QuantizeConfig(**{**q.__dict__, "plan": plan, "data": data}))
+
+
+def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(doc, ("targets",), "expected a mapping of target names to settings, e.g. "
+                    "cpu: {backend: onnxruntime}")
+    out = []
+    for name, value in raw.items():
+        path = ("targets", str(name))
+        t = _build(doc, TargetConfig, value, path, extra={"name": str(name)})
+        _choice(doc, t.backend, BACKENDS, path + ("backend",))
+        _choice(doc, t.precision, PRECISIONS[t.backend], path + ("precision",))
+        _choice(doc, t.input_layout, ("nchw", "nhwc"), path + ("input_layout",))
+        if t.dla and (t.backend != "tensorrt" or t.precision == "fp32"):
+            raise _fail(doc, path + ("dla",), "dla: true needs backend tensorrt with precision fp16 or int8")
+        if t.max_batch < 1:
+            raise _fail(doc, path + ("max_batch",), f"max_batch {t.max_batch} must be >= 1")
+        out.append(t)
+    return tuple(out)
+
+
+def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
+    c, e = r.calibration, r.evaluation
+    _choice(doc, c.method, CALIB_METHODS, ("calibration", "method"))
+    if e.metric not in METRICS and not _CALLABLE.match(e.metric):
+        raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
+    if len(r.inputs) != 1:
+        raise _fail(doc, ("inputs",), f"compress takes models with one input, this recipe lists {len(r.inputs)}",
+                    hint="e.g. inputs: [{name: input, shape: [1, 3, 224, 224]}]; multi-input models: use the "
+                    "stage commands (export, calibrate, quantize, build) directly")
+    if any(t.sparsity for t in r.targets) and r.stages.prune is None:
+        t = next(t for t in r.targets if t.sparsity)
+        raise _fail(doc, ("targets", t.name, "sparsity"), "a sparse target needs stages.prune",
+                    hint="add stages: {prune: {sparsity: '2:4', finetune: {data: ...}}}")
+    b = r.bench
+    for key in ("iterations", "batch", "threads"):
+        if getattr(b, key) < 1:
+            raise _fail(doc, ("bench", key), f"{key} must be >= 1")
+    return Recipe(**{**{f.name: getattr(r, f.name) for f in fields(r)},
+                     "calibration": CalibrationConfig(**{**c.__dict__, "data": _data_spec(
+                         doc, base, c.data, ("calibration", "data"))}),
+                     "evaluation": EvaluationConfig(**{**e.__dict__, "data": _data_spec(
+                         doc, base, e.data, ("evaluation", "data"))})})
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; raises ConfigError naming file, key and line."""
+    doc = load_located_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise _fail(doc, (), "a recipe is a YAML mapping with model, inputs, calibration, evaluation and targets")
+    base = Path(path).resolve().parent
+    raw = dict(doc.data)
+    targets = _targets(doc, raw.pop("targets", None))
+    raw.setdefault("name", Path(path).stem)
+    recipe = _build(doc, Recipe, raw, (), extra={"targets": targets, "path": str(path)})
+    model = _check_model(doc, base, recipe.model)
+    stages = _check_stages(doc, base, recipe.stages, model)
+    recipe = Recipe(**{**{f.name: getattr(recipe, f.name) for f in fields(recipe)},
+                       "model": model, "stages": stages, "lines": doc.lines})
+    return _check_sections(doc, recipe, base)

@@ -1,0 +1,222 @@
+"""The stages ``compress`` runs, each a function of files in, files out, called through :class:`StageStore`.
+
+Each ``*_stage`` function returns a JSON-able result dict; the artifacts it writes go into the output folder
+under fixed names (``<name>.onnx``, ``<name>.2to4.onnx``, ``<stem>.calib.json``, ``<stem>.qdq.onnx``, ...).
+The work is done by the stage libraries (export, sparsity, calibrate, quantize, convert, build); this module only
+wires them together.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._deps import require
+from .._io import atomic_path, write_json_atomic, write_text_atomic
+from ..errors import DataError
+from .recipe import Recipe, TargetConfig
+
+__all__ = ["load_data", "data_files", "export_stage", "prune_stage", "calibrate_stage", "quantize_stage",
+           "fp16_onnx_stage", "tflite_stage", "tensorrt_stage", "tensorrt_buildable"]
+
+
+@lru_cache(maxsize=8)
+def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x, y or None) for a recipe data spec: ``mnist:<split>[:limit]``, an ``.npz`` (x, y) or an ``.npy`` (x)."""
+    if spec.endswith(".npy"):
+        x, y = np.load(spec, allow_pickle=False), None
+    else:
+        from ..evaluate import load_data as _load
+
+        x, y = _load(spec)
+    if len(x) == 0:
+        raise DataError(f"data {spec!r} is empty", hint="give at least one sample")
+    if x.dtype.kind == "f" and x.dtype != np.float32:
+        x = x.astype(np.float32)  # the models take float32; float64 arrays are common in saved .npz files
+    return x, y
+
+
+def data_files(*specs: str | None) -> list[Path]:
+    """The files among data specs (their hashes go into the stage keys)."""
+    return [Path(s) for s in specs if s and Path(s).suffix in (".npz", ".npy")]
+
+
+def _example_inputs(recipe: Recipe) -> tuple:
+    torch = require("torch", purpose="exporting the recipe's model")
+    return tuple(torch.zeros(i.shape, dtype=getattr(torch, i.dtype)) for i in recipe.inputs)
+
+
+def _export(recipe: Recipe, model: Any, path: Path) -> dict:
+    from ..export import export_onnx
+
+    dynamic = {i.name: {0: "batch"} for i in recipe.inputs if i.dynamic_batch}
+    if dynamic:
+        dynamic["*"] = {0: "batch"}
+    ex = _example_inputs(recipe)
+    result = export_onnx(model, ex if len(ex) > 1 else ex[0], path, input_names=[i.name for i in recipe.inputs],
+                         output_names=list(recipe.outputs), dynamic=dynamic or None, random_trials=1)
+    return {"exporter": result.exporter, "parity_max_abs": result.parity.max_abs, "size_bytes": result.size_bytes}
+
+
+def export_stage(recipe: Recipe, out: Path) -> dict:
+    """Export the recipe's PyTorch model to ``<name>.onnx`` (parity-checked against torch)."""
+    from ..modelspec import load_model
+
+    return _export(recipe, load_model(recipe.model.spec, recipe.model.weights), out / f"{recipe.name}.onnx")
+
+
+def prune_stage(recipe: Recipe, out: Path) -> dict:
+    """2:4-prune the model, fine-tune it with the masks held, save the checkpoint and export ``<name>.2to4.onnx``."""
+    from ..modelspec import load_model
+    from ..sparsity import finetune, prune_2to4, save_pruned
+    from ..sparsity.torchdata import batches
+
+    cfg = recipe.stages.prune
+    model = load_model(recipe.model.spec, recipe.model.weights)
+    dense = copy.deepcopy(model) if cfg.finetune and cfg.finetune.distill else None
+    example = _example_inputs(recipe)[0] if cfg.permute else None
+    pruned = prune_2to4(model, include=list(cfg.include) or None, exclude=list(cfg.exclude) or None,
+                        permute=cfg.permute, example_input=example)
+    result: dict[str, Any] = {"pruned_layers": pruned.pruned_layers, "layers": pruned.as_dict()}
+    if cfg.finetune is not None:
+        ft = cfg.finetune
+        x, y = load_data(ft.data)
+        loader = batches(x, None if ft.distill else y, batch_size=ft.batch_size)
+        done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr,
+                        max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
+        result["finetune"] = done.as_dict()
+    save_pruned(model, out / f"{recipe.name}.2to4.pt", pruned.pruned_layers,
+                meta={"recipe": recipe.path, "finetune": result.get("finetune", {}).get("mode", "none")})
+    result["export"] = _export(recipe, model, out / f"{recipe.name}.2to4.onnx")
+    return result
+
+
+def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
+    """One calibration of ``onnx_path`` on the recipe's calibration data; every target of this model shares it."""
+    from ..calibrate import calibrate
+
+    c = recipe.calibration
+    x, _ = load_data(c.data)
+    options: dict[str, Any] = {"batch_size": 32}
+    if c.max_samples:
+        options["max_samples"] = c.max_samples
+    if c.percentile is not None and c.method == "percentile":
+        options["percentile"] = c.percentile
+    table = calibrate(onnx_path, x, c.method, output=table_path, **options)
+    return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples or len(x))}
+
+
+def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: Path) -> dict:
+    """Q/DQ ONNX with the recipe's precision plan, or with the plan the sensitivity search finds for the budget."""
+    from ..quantize import PrecisionPlan, quantize_qdq
+
+    q = recipe.stages.quantize
+    plan, result = None, {}
+    if q.plan:
+        plan = PrecisionPlan.load(q.plan)
+        result["plan"] = q.plan
+    elif q.auto_budget is not None:
+        from ..quantize.sensitivity import search_mixed_precision
+
+        xv, yv = load_data(q.data)
+        report = search_mixed_precision(onnx_path, table_path, xv, yv, budget=q.auto_budget, mode=q.mode)
+        plan_path = qdq_path.with_suffix(".plan.yaml")
+        report.save(plan_path)
+        plan = report.plan()
+        result.update(plan=plan_path.name, kept_float=report.kept, budget_met=report.met,
+                      sensitivity=[{"layer": s.layer, "op": s.op, "sensitivity": s.sensitivity,
+                                    "decision": report.keep_precision if s.layer in report.kept else "int8"}
+                                   for s in report.scores],
+                      sensitivity_mode=report.mode)
+    qdq = quantize_qdq(onnx_path, table_path, qdq_path, plan=plan, weights=q.weights)
+    result["summary"] = qdq.summary()
+    return result
+
+
+def fp16_onnx_stage(onnx_path: Path, out_path: Path) -> dict:
+    """The whole graph in fp16 (inputs / outputs stay fp32), for an ONNX Runtime fp16 target."""
+    onnx = require("onnx", purpose="FP16 ONNX")
+    from ..quantize.fp16 import to_fp16
+
+    with atomic_path(out_path) as tmp:
+        onnx.save(to_fp16(onnx_path), str(tmp))
+    return {"size_bytes": out_path.stat().st_size}
+
+
+def tflite_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
+                 out_path: Path) -> dict:
+    """``jetsonkit convert`` to .tflite; int8 takes its ranges from the shared calibration table."""
+    from ..convert import convert_tflite
+
+    data = load_data(recipe.calibration.data)[0] if target.precision == "int8" else None
+    if data is not None and recipe.calibration.max_samples:
+        data = data[:recipe.calibration.max_samples]
+    r = convert_tflite(onnx_path, out_path, precision=target.precision, data=data,
+                       calib=str(table_path) if target.precision == "int8" else None,
+                       input_layout=target.input_layout)
+    return {"size_bytes": r.size_bytes, "ops": r.ops, "ranges_source": r.ranges_source}
+
+
+def tensorrt_buildable() -> str | None:
+    """None when this machine can build TensorRT engines, else the reason it cannot."""
+    import ctypes
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed here (it ships with JetPack and NVIDIA's TensorRT containers)"
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return "no NVIDIA GPU driver here (libcuda.so.1 not found)"
+    return None
+
+
+def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None):
+    from ..build import BuildOptions, InputRange
+
+    profile = {}
+    for i in recipe.inputs:
+        if i.dynamic_batch:
+            rest = tuple(i.shape[1:])
+            profile[i.name] = InputRange(i.name, (1, *rest), (recipe.bench.batch, *rest), (target.max_batch, *rest))
+    return BuildOptions(precision=target.precision, sparsity=target.sparsity, dla_core=0 if target.dla else None,
+                        profiles=[profile] if profile else [],
+                        calibration=str(table_path) if table_path and target.precision == "int8" else None)
+
+
+def finish_command(recipe: Recipe, target: TargetConfig, onnx_name: str) -> str:
+    """The command that builds this target's engine on the device."""
+    parts = [f"jetsonkit build {onnx_name} -o {target.name}.engine --precision {target.precision}"]
+    for i in recipe.inputs:
+        if i.dynamic_batch:
+            rest = "x".join(map(str, i.shape[1:]))
+            parts.append(f"--profile {i.name}:1x{rest},{recipe.bench.batch}x{rest},{target.max_batch}x{rest}")
+    if target.sparsity:
+        parts.append("--sparsity")
+    if target.dla:
+        parts.append("--dla 0")
+    return " ".join(parts)
+
+
+def tensorrt_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
+                   out: Path) -> dict:
+    """Build the engine where TensorRT and a GPU exist; elsewhere write the build plan and how to finish."""
+    from ..build import build_engine, plan_build
+
+    options = _build_options(recipe, target, onnx_path, table_path)
+    reason = tensorrt_buildable()
+    finish = finish_command(recipe, target, onnx_path.name)
+    if reason is None:
+        built = build_engine(onnx_path, out / f"{target.name}.engine", options)
+        return {"status": "built", "engine": Path(built.engine_path).name, "plan": built.plan.to_dict()}
+    plan = plan_build(onnx_path, options, target.trt_version)
+    stem = f"{target.name}.build-plan"
+    write_text_atomic(out / f"{stem}.txt", plan.to_text() + f"\n\nfinish on the device:\n  {finish}\n")
+    write_json_atomic(out / f"{stem}.json", {"target": target.name, "onnx": onnx_path.name, "reason": reason,
+                                             "finish": finish, "plan": plan.to_dict()})
+    return {"status": "not built here", "reason": reason, "finish": finish, "plan_file": f"{stem}.txt",
+            "trt_version": target.trt_version}

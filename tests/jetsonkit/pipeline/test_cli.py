@@ -1,0 +1,87 @@
+"""The compress / report / check commands: exit codes, one-line errors, --json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("yaml")
+
+from jetsonkit.cli import main  # noqa: E402
+
+from .conftest import SMALL_RECIPE, write_recipe  # noqa: E402
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compress_bad_recipe_is_one_line_exit_2(capsys, tmp_path):
+    recipe = write_recipe(tmp_path, SMALL_RECIPE.replace("method: entropy", "method: entropy, bins: 4"))
+    code, out, err = _run(capsys, "compress", recipe, "-o", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"{recipe}:" in err and "key 'calibration.bins': unknown key" in err
+
+
+def test_compress_missing_recipe(capsys, tmp_path):
+    code, _, err = _run(capsys, "compress", tmp_path / "nope.yaml", "-o", tmp_path / "out")
+    assert code == 2 and "does not exist" in err
+
+
+def test_check_pass_fail_and_json(capsys, compressed):
+    report = compressed.out_dir / "report.json"
+    code, out, _ = _run(capsys, "check", report, "--max-accuracy-drop", "1.5", "--target", "cpu-int8",
+                        "--target", "pi-int8")
+    assert code == 0 and "all gated targets pass" in out
+    code, out, err = _run(capsys, "check", report, "--min-size-ratio", "3.5")
+    assert code == 1 and "cpu  " in out and "size ratio 1.00x < 3.5x" in out and "jetson-orin" in out
+    assert "fail the gates" in err and "cpu" in err
+    code, out, _ = _run(capsys, "--json", "check", compressed.out_dir, "--min-size-ratio", "3.5")
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["type"] == "CheckFailed"
+
+
+def test_check_require_built_and_bad_input(capsys, compressed, tmp_path):
+    report = compressed.out_dir / "report.json"
+    code, out, _ = _run(capsys, "check", report, "--max-accuracy-drop", "5", "--require-built")
+    assert code == 1 and "not built here: no measurement" in out
+    assert _run(capsys, "check", report)[0] == 2  # no gate given
+    assert _run(capsys, "check", tmp_path / "missing.json", "--max-accuracy-drop", "1")[0] == 2
+    (tmp_path / "bad.json").write_text("{not json")
+    code, _, err = _run(capsys, "check", tmp_path / "bad.json", "--max-accuracy-drop", "1")
+    assert code == 2 and "bad.json:1" in err
+
+
+def test_check_only_unbuilt_targets_is_not_a_pass(capsys, compressed):
+    code, out, err = _run(capsys, "check", compressed.out_dir, "--max-accuracy-drop", "1", "--target", "jetson-orin")
+    assert code == 1 and "no measured target" in err
+
+
+def test_report_rerenders(capsys, compressed, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(compressed.out_dir, out)
+    (out / "report.html").unlink()
+    shutil.rmtree(out / "plots")
+    code, text, _ = _run(capsys, "report", out)
+    assert code == 0 and "report.html" in text
+    assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3
+    assert (out / "plots" / "accuracy_vs_latency.png").is_file()
+    assert _run(capsys, "report", tmp_path)[0] == 2  # no report.json there
+
+
+@pytest.mark.slow
+def test_demo_is_compress_on_the_bundled_recipe(capsys, tmp_path):
+    out = tmp_path / "demo"
+    code, text, _ = _run(capsys, "demo", "-o", out)
+    assert code == 0
+    rows = {r["target"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert rows["cpu"]["accuracy"] == pytest.approx(0.9905, abs=1e-9)  # FP32 ONNX on the 10k test split
+    for name in ("cpu-int8", "cpu-int8-2to4", "pi5-fp32", "pi5-fp16", "pi5-int8"):
+        assert rows[name]["status"] == "measured" and rows[name]["delta_points"] > -0.5
+    assert rows["jetson-orin"]["status"] == "not built here"
+    assert "99.05%" in text and "parity max abs" in text and "mnist.onnx" in text
+    assert json.loads((out / "results.json").read_text())["values"]["fp32_top1"] == pytest.approx(0.9905)

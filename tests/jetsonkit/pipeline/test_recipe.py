@@ -1,0 +1,125 @@
+"""Recipe validation: declared config objects, and errors that name the file, the key and the line."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("yaml")
+
+from jetsonkit.errors import ConfigError  # noqa: E402
+from jetsonkit.pipeline import bundled_recipe, load_recipe  # noqa: E402
+from jetsonkit.pipeline.recipe import Recipe, TargetConfig  # noqa: E402
+
+from .conftest import SMALL_RECIPE, write_recipe  # noqa: E402
+
+
+def _error(tmp_path, text: str) -> str:
+    path = write_recipe(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_recipe(path)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+def test_bundled_recipe_loads_into_config_objects():
+    r = load_recipe(bundled_recipe())
+    assert isinstance(r, Recipe) and r.name == "mnist"
+    assert r.model.spec == "jetsonkit.examples.mnist:build_model"
+    assert r.inputs[0].shape == (1, 1, 28, 28) and r.inputs[0].dynamic_batch
+    names = [t.name for t in r.targets]
+    assert names == ["cpu", "cpu-int8", "cpu-int8-2to4", "pi5-fp32", "pi5-fp16", "pi5-int8", "jetson-orin"]
+    orin = r.target("jetson-orin")
+    assert orin == TargetConfig(backend="tensorrt", precision="int8", sparsity=True, dla=False, trt_version="10.3",
+                                name="jetson-orin")
+    assert r.stages.prune.finetune.max_steps and r.stages.quantize.auto_budget == 0.3
+    assert r.budgets.max_accuracy_drop == 0.5
+
+
+def test_unknown_key_names_line_and_suggests(tmp_path):
+    text = SMALL_RECIPE.replace("calibration: {data:", "calibraton: {data:")
+    msg = _error(tmp_path, text)
+    line = text.splitlines().index(next(l for l in text.splitlines() if l.startswith("calibraton"))) + 1
+    assert f":{line}: key 'calibraton': unknown key" in msg and "did you mean 'calibration'" in msg
+
+
+def test_nested_unknown_key(tmp_path):
+    text = SMALL_RECIPE.replace("max_steps: 4", "max_step: 4")
+    msg = _error(tmp_path, text)
+    assert "key 'stages.prune.finetune.max_step'" in msg and "did you mean 'max_steps'" in msg
+
+
+def test_wrong_type_names_key_and_line(tmp_path):
+    text = SMALL_RECIPE.replace("max_steps: 4", "max_steps: four")
+    msg = _error(tmp_path, text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "max_steps: four" in l)
+    assert f":{line}: key 'stages.prune.finetune.max_steps': expected an integer, got 'four'" in msg
+
+
+def test_shape_must_be_integers(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("shape: [1, 1, 28, 28]", "shape: [1, 1, 28, x]"))
+    assert "key 'inputs[0].shape[3]'" in msg and "expected an integer" in msg
+
+
+def test_missing_data_file(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace('"mnist:test:1000"', "holdout.npz"))
+    assert "key 'evaluation.data'" in msg and "holdout.npz" in msg and "does not exist" in msg
+
+
+def test_data_file_relative_to_recipe(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "holdout.npz", x=np.zeros((4, 1, 28, 28), np.float32), y=np.zeros(4, np.int64))
+    r = load_recipe(write_recipe(tmp_path, SMALL_RECIPE.replace('"mnist:test:1000"', "holdout.npz")))
+    assert r.evaluation.data == str(tmp_path / "holdout.npz")
+
+
+def test_bad_mnist_split(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("mnist:test:1000", "mnist:tset:1000"))
+    assert "key 'evaluation.data'" in msg and "mnist:<train|val|test>" in msg
+
+
+def test_unknown_backend_did_you_mean(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("{backend: tflite,", "{backend: tflit,"))
+    assert "key 'targets.pi-int8.backend'" in msg and "did you mean 'tflite'" in msg
+
+
+def test_sparse_target_needs_prune_stage(tmp_path):
+    text = SMALL_RECIPE.replace("  prune:\n    finetune: {data: \"mnist:train:2000\", max_steps: 4, batch_size: 32}\n", "")
+    msg = _error(tmp_path, text)
+    assert "key 'targets.cpu-int8-2to4.sparsity'" in msg and "stages.prune" in msg
+
+
+def test_missing_required_key(tmp_path):
+    text = SMALL_RECIPE.replace("evaluation: {data: \"mnist:test:1000\", metric: top1}\n", "")
+    msg = _error(tmp_path, text)
+    assert "missing required key 'evaluation'" in msg
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("outputs: [logits]", "outputs: [logits"))
+    assert "YAML does not parse" in msg
+
+
+def test_model_needs_exactly_one_source(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("  spec: jetsonkit.examples.mnist:build_model\n", "  weights: null\n"))
+    assert "key 'model'" in msg and "exactly one of 'spec'" in msg
+
+
+def test_dla_needs_tensorrt_reduced_precision(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("cpu: {backend: onnxruntime, precision: fp32}",
+                                                "cpu: {backend: onnxruntime, precision: fp32, dla: true}"))
+    assert "key 'targets.cpu.dla'" in msg
+
+
+def test_bad_metric(tmp_path):
+    msg = _error(tmp_path, SMALL_RECIPE.replace("metric: top1", "metric: top-5"))
+    assert "key 'evaluation.metric'" in msg and "module:function" in msg
+
+
+def test_one_input_only(tmp_path):
+    text = SMALL_RECIPE.replace("  - {name: input, shape: [1, 1, 28, 28]}\n",
+                                "  - {name: a, shape: [1, 4]}\n  - {name: b, shape: [1, 4]}\n")
+    msg = _error(tmp_path, text)
+    assert "key 'inputs'" in msg and "one input" in msg
