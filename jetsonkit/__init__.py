@@ -14,6 +14,25 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
     "errors": "jetsonkit.errors",
+    "sparsity": "jetsonkit.sparsity",
+    "prune_2to4": "jetsonkit.sparsity",
+    "quantize_qdq": "jetsonkit.quantize",
+    "PrecisionPlan": "jetsonkit.quantize",
+    "search_mixed_precision": "jetsonkit.quantize",
+    "top1": "jetsonkit.evaluate",
+    "agreement": "jetsonkit.evaluate",
+    "build_engine": "jetsonkit.build",
+    "BuildOptions": "jetsonkit.build",
+    "convert_tflite": "jetsonkit.convert",
+    "export_onnx": "jetsonkit.export",
+    "ExportResult": "jetsonkit.export",
+    "load_model": "jetsonkit.modelspec",
+    "InputSpec": "jetsonkit.specs",
+    "Preprocess": "jetsonkit.preprocess",
+    "Runtime": "jetsonkit.runtime",
+    "compress": "jetsonkit.pipeline",
+    "load_recipe": "jetsonkit.pipeline",
+    "render_report": "jetsonkit.pipeline",
 }
 
 __all__ = ["__version__", *_LAZY]
