@@ -1,0 +1,154 @@
+"""ONNX -> .tflite (fp32, fp16, full-integer int8), written by jetsonkit itself.
+
+Route: our own lowering of the ONNX graph to TFLite flatbuffers (see docs/tflite.md for the measured comparison
+with litert-torch, onnx2tf and TensorFlow's converter). It needs onnx, onnxruntime (int8 ranges) and ai-edge-litert
+(the schema), no TensorFlow, and no network. INT8 uses the same calibration table as the TensorRT Q/DQ path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .._io import atomic_path, sha256_file, write_json_atomic
+from .._progress import info, warn
+from ..errors import IncompatibleArtifactError, InputError, UsageError
+from .flatbuf import read_metadata_entry
+
+PRECISIONS, IO_TYPES, LAYOUTS = ("fp32", "fp16", "int8"), ("float", "int8"), ("nhwc", "nchw")
+METADATA_NAME = "jetsonkit"
+
+
+@dataclass
+class ConvertResult:
+    path: Path
+    precision: str
+    io: str
+    size_bytes: int
+    ops: dict[str, int]
+    metadata: dict
+    sidecar: Path
+    ranges_source: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "precision": self.precision, "io": self.io, "size_bytes": self.size_bytes,
+                "ops": self.ops, "ranges_source": self.ranges_source, "sidecar": str(self.sidecar),
+                "inputs": self.metadata["inputs"], "outputs": self.metadata["outputs"]}
+
+
+def _check_options(precision: str, io: str, input_layout: str, data, calib) -> None:
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
+    if io not in IO_TYPES:
+        raise UsageError(f"unknown I/O type {io!r}", hint="choose float or int8")
+    if input_layout not in LAYOUTS:
+        raise UsageError(f"unknown input layout {input_layout!r}", hint="choose nhwc or nchw")
+    if precision != "int8" and (io == "int8" or calib is not None):
+        raise UsageError(f"--io int8 / --calib apply to --precision int8, not {precision}",
+                         hint="drop them or pass --precision int8")
+    if precision == "int8" and data is None:
+        raise UsageError("--precision int8 needs calibration data (the same samples as `jetsonkit calibrate`)",
+                         hint="pass data=array / --data samples.npy (with --calib calib.json to reuse its ranges)")
+
+
+def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *, precision: str = "fp32",
+                   data: np.ndarray | None = None, calib=None, method: str = "percentile", io: str = "float",
+                   input_layout: str = "nhwc") -> ConvertResult:
+    """Convert ``onnx_path`` to a .tflite at ``out_path``.
+
+    ``data``: calibration samples in the ONNX model's layout (NCHW), needed for int8. ``calib``: a calibration table
+    (path or ``calibrators.CalibrationTable``) whose amax values are imposed; tensors it lacks are observed on
+    ``data``. ``io``: int8 model inputs/outputs (else float, quantized inside). ``input_layout``: what the caller
+    feeds 4-D inputs as ("nhwc", a camera's layout, or "nchw").
+    """
+    from .lower import Lowering
+    from .onnx_graph import load_graph
+
+    _check_options(precision, io, input_layout, data, calib)
+    if not os.path.isfile(onnx_path):
+        raise InputError(f"model {str(onnx_path)!r} not found", hint="pass a .onnx file (jetsonkit export makes one)")
+    graph = load_graph(onnx_path)
+    if len(graph.inputs) != 1 and precision == "int8":
+        raise UsageError(f"int8 conversion supports one model input, {onnx_path} has {len(graph.inputs)}")
+    ranges, table = (None, None)
+    if precision == "int8":
+        ranges, table = _int8_ranges(graph, str(onnx_path), data, calib, method)
+    info(f"lowering {len(graph.nodes)} ONNX nodes to TFLite ({precision}, {io} I/O, {input_layout.upper()} input)")
+    lowering = Lowering(graph, precision, ranges, input_layout, io)
+    builder = lowering.run()
+    builder.io_details = lowering.io_details
+    meta = _metadata(onnx_path, precision, io, input_layout, table, method, ranges)
+    return _write(builder, out_path, meta, precision, io, ranges)
+
+
+def _int8_ranges(graph, onnx_path: str, data, calib, method: str):
+    from .ranges import activation_ranges, check_data, load_table, table_from_data
+
+    name = graph.inputs[0]
+    x = check_data(data, graph.shapes[name], name)
+    table = load_table(calib) if isinstance(calib, (str, os.PathLike)) else calib
+    if table is None:
+        table = table_from_data(onnx_path, x, method)
+    names = [name, *[o for n in graph.nodes for o in n.outputs]]
+    if table is not None and calib is not None:
+        _check_table_fits(table, names, onnx_path, calib)
+    return activation_ranges(onnx_path, names, name, x, table, method), table
+
+
+def _check_table_fits(table, names: list[str], onnx_path: str, calib) -> None:
+    """A table made for another model shares no tensor names with this one: refuse it; a hash mismatch warns."""
+    where = calib if isinstance(calib, (str, os.PathLike)) else "the calibration table"
+    if not set(table.tensors) & set(names):
+        raise IncompatibleArtifactError(f"{where} names none of this model's tensors ({onnx_path})",
+                                        hint="calibrate this model: jetsonkit calibrate MODEL.onnx ...")
+    sha = getattr(table, "model_sha256", None)
+    if sha and sha != sha256_file(onnx_path):
+        warn(f"{where} was made for another version of {onnx_path} (sha256 differs); using the tensors that match")
+
+
+def _metadata(onnx_path, precision, io, layout, table, method, ranges) -> dict:
+    calib = None
+    if precision == "int8":
+        calib = {"table_method": getattr(table, "method", None), "method": method,
+                 "table_model_sha256": getattr(table, "model_sha256", None),
+                 "sources": dict(Counter(r.source for r in ranges.values()))}
+    return {"format": "jetsonkit-tflite/1", "jetsonkit": __version__, "source": str(onnx_path),
+            "source_sha256": sha256_file(onnx_path), "precision": precision, "io": io,
+            "input_layout": layout.upper(), "calibration": calib}
+
+
+def _write(builder, out_path, meta, precision, io, ranges) -> ConvertResult:
+    meta = {**meta, **_io_details(builder)}
+    builder.metadata[METADATA_NAME] = json.dumps(meta, sort_keys=True).encode()
+    data = builder.to_bytes(description=f"jetsonkit {__version__} {precision}")
+    out = Path(out_path)
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
+    sidecar = write_json_atomic(str(out) + ".json", meta)
+    ops = Counter(_opcode_names(builder))
+    src = Counter(r.source for r in (ranges or {}).values())
+    info(f"wrote {out} ({len(data) / 1024:.1f} KiB, {sum(ops.values())} ops)")
+    return ConvertResult(out, precision, io, len(data), dict(ops), meta, sidecar, dict(src))
+
+
+def _io_details(builder) -> dict:
+    return getattr(builder, "io_details", None) or {}
+
+
+def _opcode_names(builder) -> list[str]:
+    s = builder.s
+    by_code = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
+    codes = {idx: by_code[code] for (code, _), idx in builder.opcodes.items()}
+    return [codes[o.opcodeIndex] for o in builder.operators]
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The jetsonkit metadata embedded in a .tflite written by :func:`convert_tflite` ({} if there is none)."""
+    raw = read_metadata_entry(Path(path).read_bytes(), METADATA_NAME)
+    return json.loads(raw) if raw else {}

@@ -1,0 +1,94 @@
+"""Bad input gives one clear error, and nothing is left half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jetsonkit.errors import DataError, InputError, UnsupportedError, UsageError
+
+
+def _tanh_model(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="squash")], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_unsupported_op_is_named(tmp_path):
+    from jetsonkit.convert import convert_tflite
+
+    with pytest.raises(UnsupportedError, match=r"ONNX op Tanh \(node 'squash'\)") as err:
+        convert_tflite(_tanh_model(tmp_path / "t.onnx"), tmp_path / "t.tflite")
+    assert "\n" not in str(err.value) and "supported ops:" in str(err.value)
+    assert list(tmp_path.iterdir()) == [tmp_path / "t.onnx"]  # no .tflite, no temp file
+
+
+def test_wrong_calibration_shape_names_the_input(mnist_onnx, tmp_path):
+    from jetsonkit.convert import convert_tflite
+
+    with pytest.raises(DataError, match="'input'.*shape"):
+        convert_tflite(mnist_onnx, tmp_path / "m.tflite", precision="int8", data=np.zeros((4, 28, 28), np.float32))
+    with pytest.raises(DataError, match="NaN"):
+        convert_tflite(mnist_onnx, tmp_path / "m.tflite", precision="int8",
+                       data=np.full((2, 1, 28, 28), np.nan, np.float32))
+    assert not list(tmp_path.iterdir())
+
+
+def test_option_errors(mnist_onnx, tmp_path):
+    from jetsonkit.convert import convert_tflite
+
+    with pytest.raises(UsageError, match="needs calibration data"):
+        convert_tflite(mnist_onnx, tmp_path / "m.tflite", precision="int8")
+    with pytest.raises(UsageError, match="int8"):
+        convert_tflite(mnist_onnx, tmp_path / "m.tflite", precision="fp16", io="int8")
+    with pytest.raises(InputError, match="not found"):
+        convert_tflite(tmp_path / "missing.onnx", tmp_path / "m.tflite")
+
+
+def test_cli_exit_codes(mnist_onnx, tmp_path, capsys):
+    from jetsonkit.cli import main
+
+    out = tmp_path / "m.tflite"
+    assert main(["convert", str(mnist_onnx), "--precision", "int8", "-o", str(out)]) == 2
+    assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", str(tmp_path / "no.npy"),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no.npy" in err and not out.exists()
+    assert main(["--json", "convert", str(mnist_onnx), "-o", str(out)]) == 0
+    assert '"precision": "fp32"' in capsys.readouterr().out and out.exists()
+
+
+def test_table_for_another_model_is_refused(mnist_onnx, mnist_train_1k, tmp_path):
+    calibrators = pytest.importorskip("calibrators")
+    from jetsonkit.convert import convert_tflite
+    from jetsonkit.errors import IncompatibleArtifactError
+
+    collector = calibrators.HistogramCollector()
+    collector.update("some_other_tensor", np.ones((2, 3), np.float32))
+    path = calibrators.CalibrationTable.from_collector(collector, "minmax").save(tmp_path / "other.json")
+    with pytest.raises(IncompatibleArtifactError, match="names none of this model's tensors"):
+        convert_tflite(mnist_onnx, tmp_path / "m.tflite", precision="int8", data=mnist_train_1k[0][:10], calib=path)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_int8_conversion_works_offline(mnist_onnx, mnist_train_1k, tmp_path):
+    """The whole int8 conversion in a network namespace with no interfaces up (unshare -n): nothing is fetched."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs unshare and root / user namespaces)")
+    data = tmp_path / "calib.npy"
+    np.save(data, mnist_train_1k[0][:200])
+    out = tmp_path / "offline.tflite"
+    proc = subprocess.run(["unshare", "-n", sys.executable, "-m", "jetsonkit", "convert", str(mnist_onnx),
+                           "--precision", "int8", "--data", str(data), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 100_000
