@@ -18,7 +18,7 @@ import numpy as np
 from ._deps import require
 from .errors import DataError, ModelLoadError
 
-__all__ = ["Agreement", "predict", "top1", "agreement", "load_data", "ort_predictor"]
+__all__ = ["Agreement", "predict", "top1", "agreement", "load_data", "ort_predictor", "fit_input_layout"]
 
 DEFAULT_BATCH = 500
 
@@ -82,9 +82,43 @@ def _predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def predict(model: Any, x: np.ndarray) -> np.ndarray:
-    """The model's first output for every sample of ``x`` (run in batches)."""
-    x = _check_inputs(x)
+    """The model's first output for every sample of ``x`` (run in batches; see :func:`fit_input_layout`)."""
+    x, _ = fit_input_layout(model, _check_inputs(x))
     return np.asarray(_predictor(model)(x))
+
+
+def fit_input_layout(model: Any, x: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """``x`` as ``model`` takes it, and a note saying what was changed (None when nothing was).
+
+    Evaluation data is NCHW, like the ONNX model. A .tflite written by ``jetsonkit convert`` states its input layout
+    in its metadata (NHWC by default); 4-D data that does not fit that NHWC input as it is, but does once transposed
+    from NCHW, is transposed. Data that fits neither layout is a DataError naming both shapes.
+    """
+    want = _tflite_nhwc_input(model) if np.ndim(x) == 4 else None
+    if want is None or tuple(x.shape[1:]) == want:
+        return x, None
+    h, w, c = want
+    if tuple(x.shape[1:]) != (c, h, w):
+        raise DataError(f"data shape {list(x.shape)} fits neither the NHWC input of {os.fspath(model)} "
+                        f"[N, {h}, {w}, {c}] nor NCHW [N, {c}, {h}, {w}]",
+                        hint="pass NCHW samples (like the ONNX model) or NHWC samples of that size")
+    note = f"NCHW data transposed to NHWC for {os.fspath(model)} (its jetsonkit metadata: NHWC input)"
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)), note
+
+
+def _tflite_nhwc_input(model: Any) -> tuple | None:
+    """(H, W, C) of a .tflite's single 4-D input when its jetsonkit metadata says NHWC, else None."""
+    if not isinstance(model, (str, os.PathLike)) or Path(model).suffix != ".tflite" or not Path(model).is_file():
+        return None
+    with open(model, "rb") as f:
+        if f.read(8)[4:8] != b"TFL3":
+            return None  # not a flatbuffer: the runtime says so when it opens the file
+    from .convert import read_metadata
+
+    inputs = read_metadata(model).get("inputs") or []
+    if len(inputs) != 1 or inputs[0].get("layout") != "NHWC" or len(inputs[0].get("shape") or ()) != 4:
+        return None
+    return tuple(int(d) for d in inputs[0]["shape"][1:])
 
 
 def _check_inputs(x: Any) -> np.ndarray:
@@ -130,14 +164,16 @@ def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
 
         parts = spec.split(":")[1:] or ["test"]
         split = parts[0] or "test"
-        if split not in mnist.SPLITS:
-            raise DataError(f"unknown MNIST split {split!r} in data spec {spec!r}",
-                            hint=f"use mnist:{'|'.join(mnist.SPLITS)}[:limit]")
+        if split not in mnist.SPLITS or len(parts) > 2:
+            what = f"unknown MNIST split {split!r}" if split not in mnist.SPLITS else "too many ':' parts"
+            raise DataError(f"{what} in data spec {spec!r}", hint=f"use mnist:{'|'.join(mnist.SPLITS)}[:limit]")
         try:
             limit = int(parts[1]) if len(parts) > 1 else None
         except ValueError as exc:
             raise DataError(f"limit {parts[1]!r} in data spec {spec!r} is not an integer",
                             hint="e.g. mnist:test:1000") from exc
+        if limit is not None and limit < 1:
+            raise DataError(f"limit {limit} in data spec {spec!r} must be >= 1", hint="e.g. mnist:test:1000")
         return mnist.load_split(split, limit=limit)
     path = Path(spec)
     if path.suffix != ".npz" or not path.is_file():

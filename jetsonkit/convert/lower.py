@@ -100,13 +100,12 @@ class Lowering:
         self.io_details["inputs"].append({"name": name, "shape": list(user_shape), "dtype": user_dtype,
                                           "layout": ("NHWC" if self.input_layout == "nhwc" else "NCHW") if rank4 else None,
                                           "quantization": _qp_dict(qp) if user_dtype == "int8" else None})
-        if rank4 and self.input_layout == "nchw":
-            idx = self.transpose(idx, name + "/nhwc", _nhwc(shape), NCHW_TO_NHWC,
-                                 qp if user_dtype == "int8" else None)
-        if self.int8 and user_dtype == "float32":
-            q = self.b.tensor(name + "/int8", _nhwc(shape), "int8", qp, dynamic_batch=True)
+        if self.int8 and user_dtype == "float32":  # quantize first: the TRANSPOSE below then moves int8 values
+            q = self.b.tensor(name + "/int8", user_shape, "int8", qp, dynamic_batch=True)
             self.b.op("QUANTIZE", [idx], [q], version=2)
             idx = q
+        if rank4 and self.input_layout == "nchw":  # int8 TRANSPOSE keeps its input's scale and zero point
+            idx = self.transpose(idx, name + "/nhwc", _nhwc(shape), NCHW_TO_NHWC, qp)
         self.t[name] = idx
         if self.int8:
             self.qp[name] = qp

@@ -34,6 +34,26 @@ def load_table(path: str | os.PathLike):
     return calibrators.CalibrationTable.load(path)
 
 
+def calibration_samples(data, shape: tuple, name: str, limit: int | None = None) -> np.ndarray:
+    """The first ``limit`` samples of ``data`` as float32 ``[N, *shape[1:]]`` (NCHW, like the ONNX model).
+
+    ``data`` is anything :func:`jetsonkit.datasource.open_data` accepts, as for ``jetsonkit calibrate``:
+    ``mnist:<split>[:<limit>]``, a ``.npy`` / ``.npz`` file, an image folder, an array or an iterable of batches.
+    """
+    from ..datasource import InputInfo, check_batch, open_data
+
+    info = InputInfo(name, (None, *shape[1:]), np.dtype(np.float32))
+    parts, n = [], 0
+    for k, batch in enumerate(open_data(data, [info], batch_size=256)):
+        x = check_batch(batch, [info], k)[name]
+        parts.append(x)
+        n += len(x)
+        if limit is not None and n >= limit:
+            break
+    x = np.concatenate(parts) if parts else np.zeros((0, *shape[1:]), np.float32)
+    return check_data(x[:limit], shape, name)
+
+
 def check_data(data: np.ndarray, shape: tuple, name: str) -> np.ndarray:
     """Calibration data as float32 ``[N, *shape[1:]]`` or a DataError naming the input."""
     x = np.asarray(data)

@@ -42,7 +42,7 @@ class ConvertResult:
                 "inputs": self.metadata["inputs"], "outputs": self.metadata["outputs"]}
 
 
-def _check_options(precision: str, io: str, input_layout: str, data, calib) -> None:
+def _check_options(precision: str, io: str, input_layout: str, data, calib, limit) -> None:
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
     if io not in IO_TYPES:
@@ -55,14 +55,19 @@ def _check_options(precision: str, io: str, input_layout: str, data, calib) -> N
     if precision == "int8" and data is None:
         raise UsageError("--precision int8 needs calibration data (the same samples as `jetsonkit calibrate`)",
                          hint="pass data=array / --data samples.npy (with --calib calib.json to reuse its ranges)")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"calibration sample limit must be an integer >= 1, got {limit!r}",
+                         hint="e.g. --limit 1000, or leave it out")
 
 
 def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *, precision: str = "fp32",
-                   data: np.ndarray | None = None, calib=None, method: str = "percentile", io: str = "float",
-                   input_layout: str = "nhwc") -> ConvertResult:
+                   data=None, calib=None, method: str = "percentile", io: str = "float",
+                   input_layout: str = "nhwc", limit: int | None = None) -> ConvertResult:
     """Convert ``onnx_path`` to a .tflite at ``out_path``.
 
-    ``data``: calibration samples in the ONNX model's layout (NCHW), needed for int8. ``calib``: a calibration table
+    ``data``: calibration samples in the ONNX model's layout (NCHW), needed for int8: an array, or anything
+    :func:`jetsonkit.datasource.open_data` accepts (``"mnist:train:1000"``, a ``.npy`` / ``.npz`` file, an image
+    folder), as for ``jetsonkit calibrate``; ``limit`` caps the samples used. ``calib``: a calibration table
     (path or ``calibrators.CalibrationTable``) whose amax values are imposed; tensors it lacks are observed on
     ``data``. ``io``: int8 model inputs/outputs (else float, quantized inside). ``input_layout``: what the caller
     feeds 4-D inputs as ("nhwc", a camera's layout, or "nchw").
@@ -70,7 +75,7 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     from .lower import Lowering
     from .onnx_graph import load_graph
 
-    _check_options(precision, io, input_layout, data, calib)
+    _check_options(precision, io, input_layout, data, calib, limit)
     if not os.path.isfile(onnx_path):
         raise InputError(f"model {str(onnx_path)!r} not found", hint="pass a .onnx file (jetsonkit export makes one)")
     graph = load_graph(onnx_path)
@@ -78,7 +83,7 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
         raise UsageError(f"int8 conversion supports one model input, {onnx_path} has {len(graph.inputs)}")
     ranges, table = (None, None)
     if precision == "int8":
-        ranges, table = _int8_ranges(graph, str(onnx_path), data, calib, method)
+        ranges, table = _int8_ranges(graph, str(onnx_path), data, calib, method, limit)
     info(f"lowering {len(graph.nodes)} ONNX nodes to TFLite ({precision}, {io} I/O, {input_layout.upper()} input)")
     lowering = Lowering(graph, precision, ranges, input_layout, io)
     builder = lowering.run()
@@ -87,11 +92,11 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     return _write(builder, out_path, meta, precision, io, ranges)
 
 
-def _int8_ranges(graph, onnx_path: str, data, calib, method: str):
-    from .ranges import activation_ranges, check_data, load_table, table_from_data
+def _int8_ranges(graph, onnx_path: str, data, calib, method: str, limit: int | None):
+    from .ranges import activation_ranges, calibration_samples, load_table, table_from_data
 
     name = graph.inputs[0]
-    x = check_data(data, graph.shapes[name], name)
+    x = calibration_samples(data, graph.shapes[name], name, limit)
     table = load_table(calib) if isinstance(calib, (str, os.PathLike)) else calib
     if table is None:
         table = table_from_data(onnx_path, x, method)

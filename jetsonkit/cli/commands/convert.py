@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .. import CommandResult
-from ...errors import DataError, UsageError
+from ...errors import UsageError
 
 NAME = "convert"
 HELP = "convert an ONNX model (or a PyTorch spec) to TFLite / LiteRT: fp32, fp16 or full-integer int8"
@@ -22,9 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", choices=("tflite",), default="tflite", help="target format (default tflite)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     parser.add_argument("-o", "--output", help="output .tflite (default: MODEL.<precision>.tflite)")
-    parser.add_argument("--data", help="calibration samples: .npy or .npz in the model's NCHW layout, "
-                                       "or mnist:train for the bundled example")
-    parser.add_argument("--limit", type=int, default=1000, help="calibration samples used (default 1000)")
+    parser.add_argument("--data", help="calibration samples, as for `jetsonkit calibrate`: mnist:<train|val|test>"
+                                       "[:limit] (the bundled real MNIST), a .npy / .npz file in the model's NCHW "
+                                       "layout, or a folder of images")
+    parser.add_argument("--limit", type=int, default=1000,
+                        help="calibration samples used: the first N of --data (default 1000)")
     parser.add_argument("--calib", help="calibration table (calib.json from `jetsonkit calibrate`) to impose")
     parser.add_argument("--method", default="percentile",
                         help="calibration method for tensors the table lacks (entropy|percentile|mse|minmax)")
@@ -34,27 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout callers feed 4-D inputs in (default nhwc, a camera's layout)")
     parser.add_argument("--input", action="append", help="input spec for a PyTorch model, e.g. input:1x1x28x28")
     parser.add_argument("--weights", help="state_dict for a PyTorch spec (read with weights_only=True)")
-
-
-def load_samples(spec: str, limit: int | None):
-    """Calibration samples from ``.npy`` / ``.npz`` (first array) or ``mnist:<split>`` (bundled example)."""
-    import numpy as np
-
-    if spec.startswith("mnist:"):
-        from ...examples import mnist
-
-        return mnist.load_split(spec.split(":", 1)[1], limit=limit)[0]
-    if not os.path.isfile(spec):
-        raise DataError(f"calibration data {spec!r} not found", hint="pass a .npy / .npz file or mnist:train")
-    try:
-        loaded = np.load(spec, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read calibration data {spec!r}: {exc}", hint="save it with numpy.save") from exc
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        if not loaded.files:
-            raise DataError(f"calibration data {spec!r} holds no arrays", hint="save samples with numpy.savez")
-        loaded = loaded[loaded.files[0]]
-    return loaded[:limit] if limit else loaded
 
 
 def _onnx_from_spec(args, workdir: str) -> str:
@@ -78,13 +59,13 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.precision == "int8" and not args.data:
         raise UsageError("--precision int8 needs --data (the calibration samples)",
                          hint="add --data samples.npy (and --calib calib.json to reuse its ranges)")
-    data = load_samples(args.data, args.limit) if args.data and args.precision == "int8" else None
+    data = args.data if args.precision == "int8" else None
     is_onnx = args.model.endswith(".onnx")
     out = args.output or f"{Path(args.model).stem if is_onnx else 'model'}.{args.precision}.tflite"
     with tempfile.TemporaryDirectory(prefix="jetsonkit-convert-") as tmp:
         onnx_path = args.model if is_onnx else _onnx_from_spec(args, tmp)
         result = convert_tflite(onnx_path, out, precision=args.precision, data=data, calib=args.calib,
-                                method=args.method, io=args.io, input_layout=args.input_layout)
+                                method=args.method, io=args.io, input_layout=args.input_layout, limit=args.limit)
     d = result.to_dict()
     ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']} {i['layout'] or ''}".rstrip() for i in d["inputs"])
     text = (f"wrote {d['path']} ({d['size_bytes'] / 1024:.1f} KiB, {args.precision}, {args.io} I/O); "

@@ -21,15 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from ...evaluate import agreement_of_outputs, load_data, predict
+    from ...evaluate import agreement_of_outputs, fit_input_layout, load_data, predict
     from ...errors import UsageError
 
     if args.max_drop is not None and not args.reference:
         raise UsageError("--max-drop needs --reference", hint="pass the FP32 model with --reference")
     x, y = load_data(args.data)
-    out = predict(args.model, x)
+    x_model, note = fit_input_layout(args.model, x)
+    out = predict(args.model, x_model)
     data: dict = {"model": args.model, "data": args.data, "samples": int(len(x))}
     lines = [f"{args.model} on {args.data} ({len(x)} samples)"]
+    notes = [note] if note else []
     failures = []
     if y is not None:
         data["top1"] = float((out.reshape(len(x), -1).argmax(1) == y).mean())
@@ -37,7 +39,9 @@ def run(args: argparse.Namespace) -> CommandResult:
         if args.min_top1 is not None and data["top1"] < args.min_top1:
             failures.append(f"top-1 {data['top1']:.4f} < {args.min_top1}")
     if args.reference:
-        ref = predict(args.reference, x)
+        x_ref, ref_note = fit_input_layout(args.reference, x)
+        notes += [ref_note] if ref_note else []
+        ref = predict(args.reference, x_ref)
         agree = agreement_of_outputs(out, ref)
         data["agreement"] = agree.as_dict()
         lines.append(f"  vs {args.reference}: top-1 agreement {100 * agree.top1_agreement:.2f} %, "
@@ -49,6 +53,9 @@ def run(args: argparse.Namespace) -> CommandResult:
             lines.append(f"  reference top-1 {100 * data['reference_top1']:.2f} % (drop {drop:+.2f} points)")
             if args.max_drop is not None and drop > args.max_drop:
                 failures.append(f"drop {drop:.2f} points > {args.max_drop}")
+    if notes:
+        data["notes"] = notes
+        lines += [f"  note: {n}" for n in notes]
     if failures:
         data["failures"] = failures
         lines.append("  FAILED: " + "; ".join(failures))

@@ -92,3 +92,58 @@ def test_int8_conversion_works_offline(mnist_onnx, mnist_train_1k, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 100_000
+
+
+def test_cli_data_accepts_what_calibrate_accepts(mnist_onnx, mnist_train_1k, tmp_path, capsys):
+    """--data goes through jetsonkit.datasource: mnist:<split>[:limit], .npy and .npz all convert (exit 0)."""
+    from jetsonkit.cli import main
+    from jetsonkit.convert import read_metadata
+
+    np.save(tmp_path / "calib.npy", mnist_train_1k[0][:300])
+    np.savez(tmp_path / "calib.npz", input=mnist_train_1k[0][:300])
+    for k, data in enumerate(("mnist:train:300", str(tmp_path / "calib.npy"), str(tmp_path / "calib.npz"))):
+        out = tmp_path / f"d{k}.tflite"
+        assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", data, "-o", str(out)]) == 0, \
+            capsys.readouterr().err
+        assert read_metadata(out)["precision"] == "int8"
+    assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", "mnist:val", "--limit", "200",
+                 "-o", str(tmp_path / "v.tflite")]) == 0
+
+
+def test_python_api_data_spec_and_limit(mnist_onnx, session_tmp):
+    """convert_tflite(data="mnist:train:1000", limit=...) uses the first `limit` samples: same model as the array."""
+    from jetsonkit.convert import convert_tflite
+    from jetsonkit.examples import mnist
+
+    a = convert_tflite(mnist_onnx, session_tmp / "spec.tflite", precision="int8", data="mnist:train:1000", limit=250)
+    b = convert_tflite(mnist_onnx, session_tmp / "arr.tflite", precision="int8",
+                       data=mnist.load_split("train", limit=250)[0])
+    assert a.path.read_bytes() == b.path.read_bytes()
+
+
+@pytest.mark.parametrize("data", ["mnist:train:abc", "mnist:bogus", "mnist:train:0", "mnist:train:-5",
+                                  "mnist:train:10:20", "missing.npy", "bad.npy", "ints.npy", "flat.npy",
+                                  "multi.npz", "notes.txt", "empty_dir"])
+def test_cli_bad_data_is_one_line_exit_2(mnist_onnx, tmp_path, capsys, data):
+    from jetsonkit.cli import main
+
+    (tmp_path / "bad.npy").write_text("not numpy")
+    np.save(tmp_path / "ints.npy", np.zeros((4, 1, 28, 28), np.int64))
+    np.save(tmp_path / "flat.npy", np.zeros((4, 784), np.float32))
+    np.savez(tmp_path / "multi.npz", a=np.zeros((4, 1, 28, 28), np.float32), b=np.zeros(3, np.float32))
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty_dir").mkdir()
+    arg = data if data.startswith("mnist:") else str(tmp_path / data)
+    out = tmp_path / "m.tflite"
+    assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", arg, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error:" in err[0] and "internal error" not in err[0], err
+    assert not out.exists()
+
+
+def test_cli_bad_limit(mnist_onnx, tmp_path, capsys):
+    from jetsonkit.cli import main
+
+    assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", "mnist:train", "--limit", "0",
+                 "-o", str(tmp_path / "m.tflite")]) == 2
+    assert "limit" in capsys.readouterr().err

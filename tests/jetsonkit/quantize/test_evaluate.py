@@ -90,3 +90,49 @@ def test_cli_errors_are_one_line(mnist_onnx, mnist_ranges, tmp_path, capsys):
     assert len(err) == 3 and all(line.startswith("jetsonkit quantize: error:") for line in err)
     assert "int4" in err[1] and "p.yaml" in err[1]
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def nhwc_tflite(mnist_onnx, mnist_train_1k, session_tmp):
+    """int8 .tflite (default NHWC input, stated in its metadata), calibrated on 1,000 real training images."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed: pip install 'jetsonkit[tflite]'")
+    from jetsonkit.convert import convert_tflite
+
+    return convert_tflite(mnist_onnx, session_tmp / "eval.int8.tflite", precision="int8", data=mnist_train_1k[0]).path
+
+
+def test_cli_evaluates_nhwc_tflite_on_nchw_data(nhwc_tflite, mnist_onnx, capsys):
+    """`jetsonkit evaluate model.tflite --data mnist:test:500` works like it does for the .onnx, and says that the
+    NCHW data was transposed (the layout comes from the .tflite's jetsonkit metadata)."""
+    from jetsonkit.convert import read_metadata
+
+    assert read_metadata(nhwc_tflite)["inputs"][0]["layout"] == "NHWC"
+    rc = main(["--json", "evaluate", str(nhwc_tflite), "--data", "mnist:test:500", "--reference", str(mnist_onnx)])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["samples"] == 500 and data["top1"] >= 0.98
+    assert abs(data["top1"] - data["reference_top1"]) <= 0.005 and data["agreement"]["top1_agreement"] >= 0.99
+    assert len(data["notes"]) == 1 and "NCHW data transposed to NHWC" in data["notes"][0]
+    assert main(["evaluate", str(nhwc_tflite), "--data", "mnist:test:100"]) == 0
+    assert "note: NCHW data transposed to NHWC" in capsys.readouterr().out
+
+
+def test_tflite_layout_fit_in_python(nhwc_tflite, mnist_onnx, mnist_test):
+    from jetsonkit.evaluate import fit_input_layout
+
+    x, y = mnist_test[0][:300], mnist_test[1][:300]
+    nchw_out = predict(nhwc_tflite, x)  # transposed automatically
+    nhwc_x, note = fit_input_layout(nhwc_tflite, x)
+    assert nhwc_x.shape == (300, 28, 28, 1) and "NHWC" in note
+    assert fit_input_layout(nhwc_tflite, nhwc_x) == (nhwc_x, None)  # NHWC data is taken as it is
+    np.testing.assert_array_equal(predict(nhwc_tflite, nhwc_x), nchw_out)
+    assert fit_input_layout(mnist_onnx, x)[1] is None  # an .onnx is never touched
+    assert top1(nhwc_tflite, x, y) >= 0.98
+
+
+def test_tflite_data_fitting_neither_layout_is_explicit(nhwc_tflite, tmp_path, capsys):
+    with pytest.raises(DataError, match=r"fits neither the NHWC input .*\[N, 28, 28, 1\] nor NCHW \[N, 1, 28, 28\]"):
+        predict(nhwc_tflite, np.zeros((2, 1, 32, 32), np.float32))
+    np.savez(tmp_path / "big.npz", x=np.zeros((2, 3, 28, 28), np.float32), y=np.zeros(2, np.int64))
+    assert main(["evaluate", str(nhwc_tflite), "--data", str(tmp_path / "big.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fits neither" in err[0]
