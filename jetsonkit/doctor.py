@@ -20,7 +20,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Check", "diagnose", "format_checks"]
+__all__ = ["Check", "diagnose", "format_checks", "cpu_name", "machine_summary"]
 
 TENSORRT_HOWTO = ("not installed: on a Jetson it ships with JetPack (sudo apt install nvidia-tensorrt python3-libnvinfer); "
                   "elsewhere use NVIDIA's container nvcr.io/nvidia/tensorrt:<yy.mm>-py3")
@@ -174,3 +174,22 @@ def _nvcc_check() -> Check:
         return Check("nvcc", "missing", f"{nvcc} does not run: {exc}")
     m = re.search(r"release ([\d.]+)", out)
     return Check("nvcc", "ok", f"{m.group(1) if m else 'unknown version'} ({nvcc})")
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_summary() -> str:
+    """One line for benchmark reports: CPU model, cores, Python version."""
+    import os
+
+    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+

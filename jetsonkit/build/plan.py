@@ -143,7 +143,7 @@ def _plan_int8(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVer
                "dynamic-range": "ITensor.set_dynamic_range(-amax, amax) per tensor from jetsonkit's table"}
     plan.int8 = {"mode": options.int8_mode, "calibration": options.calibration, "source": sources[options.int8_mode]}
     if v.implicit_int8_deprecated:
-        plan.notes.append(f"implicit INT8 is deprecated since TensorRT 10.1 and removed in 11.0; Q/DQ is the lasting path")
+        plan.notes.append("implicit INT8 is deprecated since TensorRT 10.1 and removed in 11.0; Q/DQ is the lasting path")
 
 
 def _plan_fp16(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:

@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .. import __version__
 from .._io import atomic_path, sha256_file, write_json_atomic

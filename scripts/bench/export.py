@@ -19,7 +19,6 @@ import datetime
 import io
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,16 +27,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from jetsonkit.doctor import cpu_name  # noqa: E402
 
 
 def models(quick: bool):

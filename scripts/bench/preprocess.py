@@ -15,7 +15,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import time
 
 import numpy as np
@@ -23,21 +22,11 @@ import numpy as np
 from jetsonkit.errors import JetsonkitError
 from jetsonkit.preprocess import Preprocess
 from jetsonkit.preprocess import reference as ref
+from jetsonkit.doctor import cpu_name as cpu_model  # noqa: E402
 
 FRAMES = [(640, 480), (1280, 720), (1920, 1080)]
 OUT = 640
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best_ms(fn, reps: int) -> float:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -32,13 +30,9 @@ TOKENS, TOKENS_QUICK = (64, 1024, 8192), (1024,)
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+    from jetsonkit.doctor import machine_summary  # the repo root is on sys.path by then
+
+    return machine_summary()
 
 
 def skip_reason(torch) -> str | None:

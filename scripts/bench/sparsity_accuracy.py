@@ -13,7 +13,6 @@ import argparse
 import copy
 import datetime
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -24,13 +23,9 @@ import numpy as np
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    from jetsonkit.doctor import machine_summary  # the repo root is on sys.path by then
+
+    return machine_summary()
 
 
 def _export(torch, model, path):
