@@ -34,13 +34,18 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def progress(items: Iterable[T], label: str, total: int | None = None, every: float = 0.5) -> Iterator[T]:
-    """Yield ``items`` while printing ``label i/total (rate)`` on stderr at most every ``every`` seconds."""
+def progress(items: Iterable[T], label: str, total: int | None = None, every: float | None = None) -> Iterator[T]:
+    """Yield ``items`` while printing ``label i/total (rate)`` on stderr at most every ``every`` seconds.
+
+    On a terminal the line redraws in place every 0.5 s; in a log (CI) a new line is written every 10 s, plus the last.
+    """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     start = last = time.perf_counter()
     i = 0
     tty = sys.stderr.isatty()
+    if every is None:
+        every = 0.5 if tty else 10.0
     for i, item in enumerate(items, 1):
         yield item
         now = time.perf_counter()
