@@ -8,6 +8,7 @@ or ``backend=``; options a backend does not declare are refused with the list it
 
 from __future__ import annotations
 
+import abc
 import importlib
 import os
 import threading
@@ -47,7 +48,7 @@ def backend_for(path: str | os.PathLike, backend: str | None = None) -> str:
     return SUFFIXES[suffix]
 
 
-class Runtime:
+class Runtime(abc.ABC):
     """A loaded model on one backend. Use :meth:`Runtime.open`; close it (or use ``with``) when done.
 
     ``inputs`` / ``outputs`` are tuples of :class:`TensorInfo`. ``infer(feed)`` takes one array (single-input
@@ -164,11 +165,13 @@ class Runtime:
         return f"<{type(self).__name__} {self.path.name} [{ins}] {state}>"
 
     # ---- backend hooks ----------------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def _load_impl(self) -> tuple[list[TensorInfo], list[TensorInfo]]:
-        raise NotImplementedError
+        """Load the model; return the input and output tensor descriptions."""
 
+    @abc.abstractmethod
     def _infer_impl(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """Run one inference on validated inputs; return outputs by name."""
 
     def _close_impl(self) -> None:
         pass
