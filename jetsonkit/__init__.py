@@ -6,8 +6,7 @@ is imported when the function that needs it is first called. Public names are re
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -19,6 +18,7 @@ _LAZY: dict[str, str] = {
     "quantize_qdq": "jetsonkit.quantize",
     "PrecisionPlan": "jetsonkit.quantize",
     "search_mixed_precision": "jetsonkit.quantize",
+    "qat": "jetsonkit.qat",
     "top1": "jetsonkit.evaluate",
     "agreement": "jetsonkit.evaluate",
     "build_engine": "jetsonkit.build",
@@ -37,16 +37,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'jetsonkit' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) and not hasattr(mod, name) else getattr(mod, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -1,0 +1,98 @@
+"""``jetsonkit qat``: quantization-aware fine-tuning of a PyTorch model, written as the Q/DQ ONNX of ``quantize``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import CommandResult
+
+NAME = "qat"
+HELP = "quantization-aware training: fake-quant on the Q/DQ sites, short fine-tune, export the Q/DQ ONNX"
+DESCRIPTION = (HELP + ". The exported file has the structure `jetsonkit quantize` writes for the same model "
+               "(same sites, same plan), with the trained scales; a 2:4-pruned checkpoint (--weights) keeps its "
+               "pattern. Example: jetsonkit qat jetsonkit.examples.sensitive:build_model --calib calib.json "
+               "--data mnist:train:20000 --epochs 2 --eval mnist:test -o sensitive.qat.onnx")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model spec: package.module:factory or file.py:factory")
+    parser.add_argument("--weights", help="state_dict or pruned checkpoint to load (weights_only=True)")
+    parser.add_argument("--calib", required=True,
+                        help="calibration table (calib.json from `jetsonkit calibrate` on this model's ONNX), or "
+                             "calibration data (mnist:train:1000, .npy, .npz) to calibrate here")
+    parser.add_argument("--method", default="entropy", help="calibration method when --calib is data (default entropy)")
+    parser.add_argument("--data", required=True, help="training data: mnist:train[:limit] or an .npz with x (and y)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (default 1e-4)")
+    parser.add_argument("--scale-lr", type=float, default=1e-2, help="learning rate of log2 scales (default 1e-2)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    parser.add_argument("--distill", action="store_true", help="distil from the FP32 model (labels not needed)")
+    parser.add_argument("--learn-scales", action="store_true", help="train the quantization scales (TQT/LSQ)")
+    parser.add_argument("--batchnorm", choices=("fold", "freeze"), default="fold",
+                        help="fold BatchNorm into the conv before QAT (default) or freeze its statistics")
+    parser.add_argument("--plan", help="precision plan file: layers it keeps in fp16/fp32 get no fake-quant")
+    parser.add_argument("--input", metavar="NAME:SHAPE[:DTYPE]",
+                        help="example input, e.g. input:1x1x28x28 (default: one sample of --data, named input)")
+    parser.add_argument("--eval", metavar="DATA", help="labelled data for per-epoch top-1 and the exported "
+                                                       "model's ONNX Runtime top-1, e.g. mnist:test")
+    parser.add_argument("-o", "--output", required=True, help="Q/DQ ONNX file to write (e.g. model.qat.onnx)")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from ...errors import UsageError
+
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.lr <= 0 or args.scale_lr <= 0:
+        raise UsageError("--lr and --scale-lr must be > 0")
+
+
+def _example(args: argparse.Namespace, x):
+    if args.input:
+        from ...specs import parse_input_spec
+
+        spec = parse_input_spec(args.input)
+        return spec.name, spec.example()
+    return "input", x[:1].astype("float32")
+
+
+def _calib(spec: str):
+    if spec.endswith(".json"):
+        return spec
+    from ...evaluate import load_data
+
+    return load_data(spec)[0]
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    from ...evaluate import load_data
+    from ...modelspec import load_model
+    from ...qat.stage import QatSettings, run_qat
+
+    _check_args(args)
+    model = load_model(args.model, args.weights)
+    x, y = load_data(args.data)
+    name, example = _example(args, x)
+    settings = QatSettings(epochs=args.epochs, lr=args.lr, scale_lr=args.scale_lr, batch_size=args.batch_size,
+                           max_steps=args.max_steps, learn_scales=args.learn_scales, distill=args.distill,
+                           batchnorm=args.batchnorm, method=args.method)
+    data = run_qat(model, example, _calib(args.calib), (x, y), args.output, settings, plan=args.plan,
+                   eval_data=load_data(args.eval) if args.eval else None, input_names=[name])
+    return CommandResult(data=data, text=_text(data, args))
+
+
+def _text(data: dict, args: argparse.Namespace) -> str:
+    from ...qat.state import QatSummary
+
+    lines = [QatSummary(**data["prepare"]).text()]
+    if "top1_onnxruntime" in data:
+        lines.append(f"top-1 on {args.eval}: fake-quant torch {100 * data['top1_torch']:.2f} %, exported Q/DQ "
+                     f"in ONNX Runtime {100 * data['top1_onnxruntime']:.2f} %")
+    ex = data["export"]
+    lines.append(f"wrote {args.output}: {ex['nodes']} nodes, {ex['size_bytes'] / 1e6:.2f} MB, "
+                 f"{len(ex['simulated_sites'])} activation scales "
+                 + ("learned" if data["prepare"]["learn_scales"] else "from the calibration table")
+                 + (f", 2:4 kept in {', '.join(ex['sparse_layers'])}" if ex["sparse_layers"] else ""))
+    return "\n".join(lines)

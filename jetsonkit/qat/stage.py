@@ -1,0 +1,68 @@
+"""The whole QAT stage as one call: prepare -> fine-tune -> export -> measure; used by the CLI and pipelines.
+
+Returns a JSON-able dict (prepare summary, training curve, export result, top-1 figures), so a pipeline stage
+(``jetsonkit compress``) can record it as is and show the exported model as its own row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["QatSettings", "run_qat"]
+
+
+@dataclass(frozen=True)
+class QatSettings:
+    """The fine-tuning budget and options (the CLI's flags, a recipe's ``stages.qat`` section)."""
+
+    epochs: int = 1
+    lr: float = 1e-4
+    scale_lr: float = 1e-2
+    batch_size: int = 128
+    max_steps: int | None = None
+    learn_scales: bool = False
+    distill: bool = False
+    batchnorm: str = "fold"
+    method: str = "entropy"  # calibration method when ``calib`` is data
+
+
+def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: str | os.PathLike,
+            settings: QatSettings = QatSettings(), *, plan: Any = None, eval_data: tuple | None = None,
+            input_names: Any = ("input",), output_names: Any = None, dynamic: Any = True) -> dict:
+    """QAT ``model`` (in place) on ``train`` = (x, y or None) arrays and write the Q/DQ ONNX to ``output``.
+
+    ``calib``: a table (file, CalibrationTable, mapping) or calibration data. ``eval_data`` = (x, y) adds the
+    per-epoch top-1 of the fake-quantized model and the exported file's top-1 in ONNX Runtime.
+    ``input_names`` / ``output_names`` / ``dynamic`` must be those the table's ONNX was exported with.
+    """
+    from .._io import check_output_path
+    from ..evaluate import top1
+    from ..sparsity.torchdata import batches
+    from .instrument import prepare
+    from .to_onnx import export
+    from .train import finetune, summary
+
+    check_output_path(output)
+    x, y = train
+    if y is None and not settings.distill:
+        raise DataError("QAT training data has no labels", hint="give labels (y), or distil from the FP32 model")
+    if eval_data is not None and eval_data[1] is None:
+        raise DataError("QAT evaluation data has no labels", hint="pass labelled data, e.g. mnist:test")
+    prepare(model, calib, example_inputs, plan, learn_scales=settings.learn_scales, batchnorm=settings.batchnorm,
+            input_names=input_names, output_names=output_names, dynamic=dynamic, method=settings.method)
+    loader = batches(np.asarray(x), None if settings.distill else y, batch_size=settings.batch_size)
+    trained = finetune(model, loader, distill=settings.distill, epochs=settings.epochs, lr=settings.lr,
+                       scale_lr=settings.scale_lr, max_steps=settings.max_steps, eval_data=eval_data)
+    result = export(model, example_inputs, output)
+    out = {"output": str(output), "settings": dict(settings.__dict__), "prepare": summary(model).as_dict(),
+           "train": trained.as_dict(), "export": result.as_dict()}
+    if eval_data is not None:
+        out["top1_torch"] = trained.epoch_top1[-1] if trained.epoch_top1 else None
+        out["top1_onnxruntime"] = top1(output, *eval_data)
+    return out
