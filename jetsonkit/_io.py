@@ -13,15 +13,36 @@ from typing import Iterator
 from .errors import InputError
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Return ``path`` as a Path, or raise InputError when its folder does not exist."""
+def check_output_path(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
+    """Return ``path`` as a Path, or raise InputError when its folder does not exist, it is a folder itself, or it
+    is one of ``inputs`` (writing there would replace the file being read)."""
     p = Path(path)
+    for source in inputs:
+        if source is not None and Path(source).exists() and p.exists() and os.path.samefile(source, p):
+            raise InputError(f"output {str(p)!r} is the input file {str(source)!r}; writing it would replace it",
+                             hint="choose another -o")
+    if p.is_dir():
+        raise InputError(f"output {str(p)!r} is an existing folder, not a file path",
+                         hint=f"name a file inside it, e.g. {str(p / 'out')!r}, or choose another -o")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(
             f"output folder {str(parent)!r} of {str(p)!r} does not exist", hint=f"create it first: mkdir -p {parent}"
         )
     return p
+
+
+_ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".engine", ".plan", ".pt", ".pth", ".pt2", ".json", ".npz", ".npy",
+                      ".yaml", ".yml", ".toml", ".cache")
+
+
+def check_output_suffix(path: str | os.PathLike, wanted: tuple[str, ...], what: str) -> None:
+    """InputError when ``path`` ends in another artifact's suffix (a .tflite named .onnx: every loader picks the
+    format from the suffix, so that file could not be opened). Unknown suffixes and none at all are accepted."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _ARTIFACT_SUFFIXES and suffix not in wanted:
+        raise InputError(f"output {str(path)!r} would be {what} named {suffix}",
+                         hint=f"name it {Path(path).with_suffix(wanted[0]).name}")
 
 
 @contextlib.contextmanager

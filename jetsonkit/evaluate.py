@@ -53,11 +53,30 @@ def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarra
                              hint="check the file with onnx.checker") from exc
     inp = sess.get_inputs()[0]
     fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
+    where = src if isinstance(src, str) else "the model"
 
     def run(x: np.ndarray) -> np.ndarray:
+        _check_fits(x, inp, where)
         return _batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH)
 
     return run
+
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
+
+
+def _check_fits(x: np.ndarray, inp: Any, where: str) -> None:
+    """DataError naming the input tensor when ``x`` has the wrong rank, fixed dimension or dtype for it."""
+    want = [d if isinstance(d, int) else "?" for d in (inp.shape or [])]
+    fits = len(want) == x.ndim and all(w == "?" or w == d for w, d in zip(want[1:], x.shape[1:]))
+    if not fits:
+        raise DataError(f"data shape {list(x.shape)} does not fit input {inp.name!r} of {where} "
+                        f"[{', '.join(map(str, want))}]", hint="pass samples shaped like the model's input (NCHW)")
+    dtype = _ORT_DTYPES.get(inp.type)
+    if dtype and x.dtype != np.dtype(dtype):
+        raise DataError(f"data dtype {x.dtype} does not fit input {inp.name!r} of {where} ({dtype})",
+                        hint=f"convert the data first, e.g. x.astype(numpy.{dtype}) with the model's scaling")
 
 
 def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int) -> np.ndarray:
@@ -179,8 +198,31 @@ def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
     if path.suffix != ".npz" or not path.is_file():
         raise DataError(f"data {spec!r} is neither mnist:<split> nor an existing .npz file",
                         hint="pass --data mnist:test or a file saved with numpy.savez(path, x=..., y=...)")
-    with np.load(path, allow_pickle=False) as f:
-        if "x" not in f:
-            raise DataError(f"{spec!r} has no array named 'x' (found: {', '.join(f.files)})",
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):
+            raise DataError(f"data {spec!r} holds one array (an .npy), not named arrays x and y",
                             hint="save it with numpy.savez(path, x=inputs, y=labels)")
-        return f["x"], (f["y"] if "y" in f else None)
+        with loaded as f:
+            if "x" not in f:
+                raise DataError(f"{spec!r} has no array named 'x' (found: {', '.join(f.files)})",
+                                hint="save it with numpy.savez(path, x=inputs, y=labels)")
+            x, y = f["x"], (f["y"] if "y" in f else None)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile / numpy raise several types for a file that is not an .npz
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"data {spec!r} is not a readable .npz file: {why}",
+                        hint="save it with numpy.savez(path, x=inputs, y=labels)") from exc
+    if y is not None:
+        y = np.asarray(y)
+        if y.size == len(x) and y.ndim > 1:  # [N, 1] labels
+            y = y.reshape(-1)
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{spec!r}: y has shape {list(y.shape)} but x has {len(x)} samples",
+                            hint="store one integer class label per sample in y")
+        if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
+            raise DataError(f"{spec!r}: y is {y.dtype} and not integer class labels (e.g. {y[:3].tolist()})",
+                            hint="store class indices in y, e.g. y.astype(numpy.int64); one-hot labels: y.argmax(1)")
+        y = y.astype(np.int64)
+    return x, y

@@ -65,6 +65,12 @@ def _is_exported_program(torch, obj: Any) -> bool:
 def _load_program(torch, path: Path) -> Any:
     if not path.is_file():
         raise ModelLoadError(f"model file {str(path)!r} does not exist", hint=f"give {_SPEC_FORMS}")
+    import zipfile
+
+    kind = "torch.export program (.pt2)" if path.suffix == ".pt2" else "TorchScript program"
+    if not zipfile.is_zipfile(path):  # both are zip archives; torch would log a traceback before failing
+        raise ModelLoadError(f"{str(path)!r} is not a readable {kind}: not a zip archive (truncated or another format)",
+                             hint="save it with torch.export.save / torch.jit.save, or give package.module:factory")
     try:
         if path.suffix == ".pt2":
             return torch.export.load(str(path))
@@ -72,7 +78,6 @@ def _load_program(torch, path: Path) -> Any:
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
-        kind = "torch.export program (.pt2)" if path.suffix == ".pt2" else "TorchScript program"
         raise ModelLoadError(f"{str(path)!r} is not a readable {kind}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                              hint="save it with torch.export.save / torch.jit.save, or give package.module:factory") from exc
 

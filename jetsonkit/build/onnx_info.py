@@ -75,6 +75,9 @@ def read_onnx_info(path: str | os.PathLike) -> OnnxInfo:
     except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
         raise ModelLoadError(f"cannot read ONNX file {str(path)!r}: {exc}", hint="export it again with `jetsonkit export`") from exc
     g = model.graph
+    if not g.node:
+        raise ModelLoadError(f"ONNX file {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
+                             hint="export it again with `jetsonkit export`")
     init_names = {i.name for i in g.initializer}
     inputs = {}
     for vi in g.input:

@@ -40,8 +40,23 @@ class CommandResult:
     exit_code: int = EXIT_OK
 
 
+class _ArgumentError(Exception):
+    """argparse rejected the command line; ``main`` prints it as one line (and as JSON with ``--json``)."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the command, not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _ArgumentError(self.prog, message)
+
+
 def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     g = common.add_argument_group("output")
     g.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on stdout")
     g.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress, no summary")
@@ -61,7 +76,7 @@ def _command_modules():
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jetsonkit",
         description="PyTorch to Jetson (TensorRT) and Raspberry Pi (LiteRT), every artifact measured.",
         parents=[common],
@@ -82,9 +97,24 @@ def _emit(args: argparse.Namespace, result: CommandResult) -> None:
         print(result.text)
 
 
+def _one_line(text: str) -> str:
+    """An error message as one line: a message from user code or a library may span several (a user's factory
+    raising ``RuntimeError("a\\nb")``); the lines are joined, the full text stays in --debug / --json."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as exc:
+        message = f"{exc} (see `{exc.prog} --help`)"
+        if "--json" in argv:
+            print(json.dumps({"ok": False, "error": message, "type": "UsageError", "details": None}, indent=2))
+        else:
+            print(f"{exc.prog}: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -102,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             if isinstance(exc, CheckFailed) and isinstance(details, str) and not getattr(args, "quiet", False):
                 print(details)
-            print(f"jetsonkit {args.command}: error: {exc}", file=sys.stderr)
+            print(f"jetsonkit {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"jetsonkit {args.command}: interrupted", file=sys.stderr)
@@ -110,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, traceback on --debug
         if debug:
             traceback.print_exc()
-        print(f"jetsonkit {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
-              file=sys.stderr)
+        print(f"jetsonkit {args.command}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+              "(rerun with --debug and report it)", file=sys.stderr)
         return EXIT_INTERNAL
     _emit(args, result)
     return result.exit_code

@@ -78,6 +78,9 @@ def load_graph(path: str | os.PathLike) -> Graph:
         raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}",
                              hint="pass a .onnx file written by `jetsonkit export`") from exc
     g = model.graph
+    if not g.node:
+        raise ModelLoadError(f"ONNX model {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
+                             hint="pass a .onnx file written by `jetsonkit export`")
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     alias: dict[str, str] = {}
     nodes: list[Node] = []

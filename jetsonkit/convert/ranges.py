@@ -16,7 +16,7 @@ import numpy as np
 
 from .._deps import available, require
 from .._progress import progress
-from ..errors import DataError, InputError
+from ..errors import ConfigError, DataError, InputError
 
 
 @dataclass
@@ -31,7 +31,10 @@ def load_table(path: str | os.PathLike):
     calibrators = require("calibrators", purpose="reading calibration tables")
     if not os.path.isfile(path):
         raise InputError(f"calibration table {str(path)!r} not found", hint="make one with `jetsonkit calibrate`")
-    return calibrators.CalibrationTable.load(path)
+    try:
+        return calibrators.CalibrationTable.load(path)
+    except calibrators.CalibrationError as exc:  # names the file and the key; one line
+        raise ConfigError(str(exc).strip().splitlines()[0]) from exc
 
 
 def calibration_samples(data, shape: tuple, name: str, limit: int | None = None) -> np.ndarray:

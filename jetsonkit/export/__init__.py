@@ -92,6 +92,9 @@ def export_onnx(model: Any, example_inputs: Any, path: str | Path, *, input_name
         raise InputSpecError(f"{len(in_names)} input names ({', '.join(in_names)}) for {len(args)} example inputs",
                              hint="give one name per example input")
     reference = _reference_outputs(torch, model, args, in_names)
+    if output_names and len(output_names) != len(reference):
+        raise InputSpecError(f"{len(output_names)} output names ({', '.join(output_names)}) for a model with "
+                             f"{len(reference)} output(s)", hint="give one --output-name per model output")
     out_names = list(output_names) if output_names else _default_names("output", len(reference))
     axes = _dynamic_axes(dynamic, in_names, out_names, args)
     seconds: dict[str, float] = {}

@@ -2,8 +2,8 @@
 
 Order: export (or the given ONNX) -> 2:4 prune + fine-tune + export (when a target is sparse) -> one calibration
 per distinct model (dense, sparse), shared by all its INT8 targets -> Q/DQ (precision plan or sensitivity search)
--> per target: .tflite conversion / FP16 ONNX / TensorRT build or build plan -> measure every artifact (once per
-file, reference first) -> report. Every step goes through :class:`~jetsonkit.pipeline.stages.StageStore`, so a
+-> QAT from the same table (for ``qat: true`` targets) -> per target: .tflite conversion / FP16 ONNX / TensorRT
+build or build plan -> measure every artifact (once per file, reference first) -> report. Every step goes through :class:`~jetsonkit.pipeline.stages.StageStore`, so a
 rerun skips what is up to date.
 """
 
@@ -69,6 +69,35 @@ def _prepare_out(out_dir: str | Path) -> Path:
     return out
 
 
+def _check_onnx_inputs(r: Recipe) -> None:
+    """ConfigError naming the recipe key when ``inputs`` does not describe the recipe's ONNX model.
+
+    The inputs of an ONNX recipe are not used to run it but to write TensorRT profiles and build commands, so a
+    wrong shape would otherwise pass silently into the Jetson target's plan.
+    """
+    from .._deps import require
+    from ..errors import ConfigError, ModelLoadError
+
+    onnx = require("onnx", purpose="reading the recipe's ONNX model")
+    try:
+        graph = onnx.load(r.model.onnx, load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - protobuf decode errors
+        raise ModelLoadError(f"{r.where('model', 'onnx')} cannot read ONNX model {r.model.onnx!r}: "
+                             f"{type(exc).__name__}", hint="export it again with `jetsonkit export`") from exc
+    inits = {i.name for i in graph.initializer}
+    dims = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            for vi in graph.input if vi.name not in inits}
+    for k, inp in enumerate(r.inputs):
+        if inp.name not in dims:
+            raise ConfigError(f"{r.where('inputs', k, 'name')}: {inp.name!r} is not an input of {r.model.onnx} "
+                              f"(inputs: {', '.join(dims) or 'none'})", hint="use the model's input name")
+        want = dims[inp.name]
+        if len(want) != len(inp.shape) or any(w is not None and w != s for w, s in zip(want[1:], inp.shape[1:])):
+            shown = ", ".join("?" if w is None else str(w) for w in want)
+            raise ConfigError(f"{r.where('inputs', k, 'shape')}: {list(inp.shape)} does not fit input {inp.name!r} of "
+                              f"{r.model.onnx} [{shown}]", hint="copy the model's input shape into the recipe")
+
+
 class _Run:
     """One compress run: the recipe, the store, and the artifacts made so far (name -> path)."""
 
@@ -83,6 +112,7 @@ class _Run:
     def make_models(self, need_sparse: bool) -> None:
         r, out = self.recipe, self.out
         if r.model.onnx:
+            _check_onnx_inputs(r)
             self.models["dense"] = Path(r.model.onnx)
         else:
             name = f"{r.name}.onnx"
@@ -120,6 +150,22 @@ class _Run:
             outputs, lambda: steps.quantize_stage(self.recipe, onnx, table, qdq))
         return qdq
 
+    def qat(self, sparse: bool) -> Path:
+        """QAT of the dense model (or of the 2:4 checkpoint, masks held) from its shared calibration table."""
+        r = self.recipe
+        onnx, table = self.model(sparse), self.table(sparse)
+        path = self.out / f"{onnx.stem}.qat.onnx"
+        weights = str(self.out / f"{r.name}.2to4.pt") if sparse else r.model.weights
+        settings = {"qat": _plain(r.stages.qat), "model": r.model.__dict__, "plan": r.stages.quantize.plan,
+                    "inputs": [i.__dict__ for i in r.inputs], "outputs": r.outputs,
+                    "method": r.calibration.method}
+        inputs = [onnx, table, *_files(weights, _spec_file(r.model.spec), r.stages.quantize.plan),
+                  *steps.data_files(r.stages.qat.data)]
+        self.results[f"qat:{onnx.stem}"] = self.store.run(
+            f"qat-{onnx.stem}", settings, inputs, [path.name],
+            lambda: steps.qat_stage(r, weights, table, path))
+        return path
+
     def artifact(self, t: TargetConfig) -> tuple[Path | None, dict]:
         """The file target ``t`` runs (None when it is not built here) and the stage's result."""
         onnx = self.model(t.sparsity)
@@ -127,7 +173,7 @@ class _Run:
             if t.precision == "fp32":
                 return onnx, {}
             if t.precision == "int8":
-                return self.qdq(t.sparsity), {}
+                return (self.qat(t.sparsity) if t.qat else self.qdq(t.sparsity)), {}
             path = self.out / f"{onnx.stem}.fp16.onnx"
             return path, self.store.run(f"fp16-{onnx.stem}", {}, [onnx], [path.name],
                                         lambda: steps.fp16_onnx_stage(onnx, path))
@@ -142,7 +188,10 @@ class _Run:
         return self._tensorrt(t)
 
     def _tensorrt(self, t: TargetConfig) -> tuple[Path | None, dict]:
-        src = self.qdq(t.sparsity) if t.precision == "int8" else self.model(t.sparsity)
+        if t.precision == "int8":
+            src = self.qat(t.sparsity) if t.qat else self.qdq(t.sparsity)
+        else:
+            src = self.model(t.sparsity)
         table = self.table(t.sparsity) if t.precision == "int8" else None
         reason = steps.tensorrt_buildable()
         outputs = [f"{t.name}.engine"] if reason is None else [f"{t.name}.build-plan.txt", f"{t.name}.build-plan.json"]

@@ -72,6 +72,9 @@ def load_model(model: Any) -> tuple[Any, str | None, str]:
         proto = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad model file
         raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}", hint="re-export it") from exc
+    if not proto.graph.node:
+        raise ModelLoadError(f"ONNX model {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
+                             hint="pass the .onnx file written by `jetsonkit export`")
     return proto, sha256_file(path), str(path)
 
 

@@ -46,6 +46,10 @@ class BenchConfig:
             raise UsageError("bench: --warmup must be >= 0, --batch and --streams >= 1")
         if (self.iterations is None or self.iterations < 1) and not self.duration_s:
             raise UsageError("bench: give --iterations >= 1 or --duration > 0")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise UsageError(f"bench: --duration {self.duration_s} must be > 0 seconds", hint="e.g. --duration 10")
+        if self.iterations is not None and self.iterations < 1:
+            raise UsageError(f"bench: --iterations {self.iterations} must be >= 1", hint="e.g. --iterations 200")
 
 
 def latency_stats_ms(samples_s: list[float] | np.ndarray) -> dict[str, float]:
@@ -66,7 +70,11 @@ def peak_rss_mb() -> float:
 
 def _input_shape(info: TensorInfo, cfg: BenchConfig, model: str) -> tuple[int, ...]:
     if info.name in cfg.shapes:
-        return tuple(cfg.shapes[info.name])
+        shape = tuple(cfg.shapes[info.name])
+        if cfg.batch != 1 and shape[:1] != (cfg.batch,):
+            raise InputSpecError(f"{model}: --shape {info.name}:{'x'.join(map(str, shape))} and --batch {cfg.batch} "
+                                 "disagree on the batch", hint="drop --batch, or make the shape's first axis match")
+        return shape
     dims = []
     for axis, d in enumerate(info.shape):
         if isinstance(d, int):
@@ -87,6 +95,11 @@ def _input_shape(info: TensorInfo, cfg: BenchConfig, model: str) -> tuple[int, .
 def random_inputs(rt: Runtime, cfg: BenchConfig) -> dict[str, np.ndarray]:
     """Inputs of the right shapes and dtypes (normal noise for floats, small integers otherwise)."""
     rng = np.random.default_rng(cfg.seed)
+    unknown = sorted(set(cfg.shapes) - {info.name for info in rt.inputs})
+    if unknown:
+        raise InputSpecError(f"{rt.label}: --shape names {', '.join(map(repr, unknown))}, which is not an input of "
+                             f"the model (inputs: {', '.join(i.name for i in rt.inputs)})",
+                             hint="use the model's input names")
     feed = {}
     for info in rt.inputs:
         shape = _input_shape(info, cfg, rt.label)

@@ -51,12 +51,18 @@ def _plain(obj):
 def load_pruned(path: str | os.PathLike, verify: bool = True) -> dict:
     """Read a pruned checkpoint with ``weights_only=True``; check its layout and (by default) its 2:4 layers."""
     torch = require("torch", purpose="loading the pruned checkpoint")
+    import zipfile
+
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise ModelLoadError(f"{str(path)!r} is not a pruned checkpoint: not a torch zip archive (truncated or another "
+                             f"format)", hint="it must be written by jetsonkit prune / save_pruned")
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError as exc:
         raise ModelLoadError(f"pruned checkpoint {str(path)!r} does not exist", hint="check the path") from exc
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise ModelLoadError(f"cannot read pruned checkpoint {str(path)!r}: {type(exc).__name__}: {exc}",
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""  # torch's messages run to many lines
+        raise ModelLoadError(f"cannot read pruned checkpoint {str(path)!r}: {type(exc).__name__}: {first}",
                              hint="it must be written by jetsonkit prune / save_pruned") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "state_dict" not in payload:
         raise ModelLoadError(f"{str(path)!r} is not a jetsonkit pruned checkpoint (no format {FORMAT!r})",

@@ -100,12 +100,16 @@ def _load(model_or_path):
     onnx = require("onnx", purpose="reading ONNX models")
     if isinstance(model_or_path, (str, os.PathLike)):
         try:
-            return onnx.load(str(model_or_path)), str(model_or_path)
+            proto = onnx.load(str(model_or_path))
         except FileNotFoundError as exc:
             raise ModelLoadError(f"ONNX model {str(model_or_path)!r} does not exist", hint="check the path") from exc
         except Exception as exc:  # noqa: BLE001 - protobuf decode errors
             raise ModelLoadError(f"cannot read ONNX model {str(model_or_path)!r}: {type(exc).__name__}",
                                  hint="give a .onnx file written by jetsonkit export or torch.onnx.export") from exc
+        if not proto.graph.node:
+            raise ModelLoadError(f"ONNX model {str(model_or_path)!r} has no graph nodes (an empty or non-ONNX file)",
+                                 hint="give a .onnx file written by jetsonkit export or torch.onnx.export")
+        return proto, str(model_or_path)
     return model_or_path, "<model>"
 
 

@@ -163,3 +163,26 @@ def test_demo_output_that_is_a_file_exit_2(capsys, tmp_path):
     code, _, err = _run(capsys, "demo", "-o", str(target))
     assert code == 2
     _one_line_error(err, "exists and is not a folder")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--no-parity", "--atol", "0.1"], "--atol set the parity check, which --no-parity skips"),
+    (["--random-trials", "-1"], "--random-trials -1 must be >= 0"),
+    (["--opset", "3"], "--opset 3 is outside 7.."),
+    (["--output-name", "a", "--output-name", "b"], "2 output names (a, b) for a model with 1 output(s)"),
+])
+def test_export_options_that_would_be_ignored_or_misused(capsys, tmp_path, extra, fragment):
+    out_file = tmp_path / "m.onnx"
+    code, _, err = _run(capsys, "export", MNIST, "--input", "input:1x1x28x28", *extra, "-o", str(out_file))
+    assert code == 2
+    _one_line_error(err, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.pt2"])
+def test_export_of_a_corrupt_program_is_one_line(capfd, tmp_path, name):
+    bad = tmp_path / name
+    bad.write_bytes(bytes(range(256)) * 8)  # not a zip archive: torch.export.load used to log a traceback first
+    assert main(["export", str(bad), "--input", "input:1x1x28x28", "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "not a zip archive" in err and "Traceback" not in err

@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", type=int, default=1,
                         help="requests in flight at once: caller threads (CPU) or execution contexts (TensorRT)")
     parser.add_argument("--no-energy", action="store_true", help="do not sample the Jetson power rails")
-    parser.add_argument("--idle", type=float, default=1.0, metavar="SECONDS",
-                        help="on a Jetson, sample idle board power this long first to report energy above idle too")
+    parser.add_argument("--idle", type=float, metavar="SECONDS",
+                        help="on a Jetson, sample idle board power this long first to report energy above idle too "
+                             "(default 1)")
     parser.add_argument("--isolate", action="store_true",
                         help="benchmark each model in its own process, so peak memory is per model")
 
@@ -61,7 +62,7 @@ def _isolated(args: argparse.Namespace) -> list[dict]:
             passed += [flag, str(value)]
     for name, dims in args.shape:
         passed += ["--shape", f"{name}:{'x'.join(map(str, dims))}"]
-    passed += ["--no-energy"] if args.no_energy else ["--idle", str(args.idle)]
+    passed += ["--no-energy"] if args.no_energy else ["--idle", str(1.0 if args.idle is None else args.idle)]
     results = []
     for model in args.models:
         info(f"bench: {model} (own process)")
@@ -82,10 +83,17 @@ def run(args: argparse.Namespace):
     from ...runtime.benchmark import BenchConfig, bench_files, format_table, machine_summary
     from .. import CommandResult
     from ..._progress import info
+    from ...errors import UsageError
 
+    if args.no_energy and args.idle is not None:
+        raise UsageError("--idle samples idle power for the energy figures, which --no-energy turns off",
+                         hint="drop one of them")
+    if args.idle is not None and args.idle < 0:
+        raise UsageError(f"--idle {args.idle} must be >= 0")
     iterations = args.iterations if args.iterations is not None else (None if args.duration else 200)
     cfg = BenchConfig(warmup=args.warmup, iterations=iterations, duration_s=args.duration, batch=args.batch,
-                      shapes=dict(args.shape), streams=args.streams, energy=not args.no_energy, idle_s=args.idle)
+                      shapes=dict(args.shape), streams=args.streams, energy=not args.no_energy,
+                      idle_s=1.0 if args.idle is None else args.idle)
     cfg.check()
     options = {}
     if args.threads is not None:

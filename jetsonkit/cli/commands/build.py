@@ -60,6 +60,7 @@ def run(args):
     from ..._deps import available
     from ...errors import UsageError
 
+    _check_combination(args)
     options = _options(args)
     output = args.output or str(Path(args.onnx).with_suffix(".engine"))
     if args.dry_run:
@@ -74,8 +75,11 @@ def run(args):
             version = tensorrt.__version__
         plan = plan_build(args.onnx, options, version)
         return CommandResult(data={"plan": plan.to_dict(), "engine": output}, text=plan.to_text())
+    from ..._io import check_output_path, check_output_suffix
     from ...build.engine import build_engine
 
+    check_output_suffix(output, (".engine", ".plan"), "a TensorRT engine")
+    check_output_path(output, inputs=(args.onnx, args.calib, args.precision_plan, args.timing_cache))
     if args.trt_version:
         raise UsageError("--trt-version only plans (--dry-run); a real build uses the installed TensorRT",
                          hint="add --dry-run, or drop --trt-version")
@@ -85,6 +89,28 @@ def run(args):
     if result.report:
         text += "\n" + result.report.to_text()
     return CommandResult(data={"engine": result.engine_path, "cached": result.cached, "sidecar": result.sidecar}, text=text)
+
+
+def _check_combination(args) -> None:
+    """UsageError for options that the other options make do nothing (never ignore a flag silently)."""
+    from pathlib import Path
+
+    from ...errors import UsageError
+
+    implicit = args.int8_mode != "qdq"
+    if implicit and args.precision != "int8":
+        raise UsageError(f"--int8-mode {args.int8_mode} applies to --precision int8, not {args.precision}",
+                         hint="add --precision int8, or drop --int8-mode")
+    if (args.calib or args.calib_shape) and not implicit:
+        raise UsageError("--calib / --calib-shape feed the implicit INT8 modes (--int8-mode calibrator|cache|"
+                         "dynamic-range); a Q/DQ build takes its scales from the graph",
+                         hint="drop them, or add --precision int8 --int8-mode cache (TensorRT <= 10.x)")
+    if args.no_gpu_fallback and args.dla is None:
+        raise UsageError("--no-gpu-fallback applies to a DLA build", hint="add --dla 0, or drop --no-gpu-fallback")
+    if args.timing_cache and Path(args.timing_cache).is_dir():
+        raise UsageError(f"--timing-cache {args.timing_cache!r} is a folder", hint="name a file, e.g. build.timing")
+    if args.force and args.dry_run:
+        raise UsageError("--force rebuilds an engine, and --dry-run builds nothing", hint="drop one of them")
 
 
 def _passthrough(args) -> list[str]:

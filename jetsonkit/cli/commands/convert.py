@@ -25,11 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="calibration samples, as for `jetsonkit calibrate`: mnist:<train|val|test>"
                                        "[:limit] (the bundled real MNIST), a .npy / .npz file in the model's NCHW "
                                        "layout, or a folder of images")
-    parser.add_argument("--limit", type=int, default=1000,
+    parser.add_argument("--limit", type=int,
                         help="calibration samples used: the first N of --data (default 1000)")
     parser.add_argument("--calib", help="calibration table (calib.json from `jetsonkit calibrate`) to impose")
-    parser.add_argument("--method", default="percentile",
-                        help="calibration method for tensors the table lacks (entropy|percentile|mse|minmax)")
+    parser.add_argument("--method",
+                        help="calibration method for tensors the table lacks (entropy|percentile|mse|minmax; "
+                             "default percentile)")
     parser.add_argument("--io", choices=("float", "int8"), default="float",
                         help="int8 model: float I/O (quantized inside, default) or int8 I/O")
     parser.add_argument("--input-layout", choices=("nhwc", "nchw"), default="nhwc",
@@ -54,18 +55,32 @@ def _onnx_from_spec(args, workdir: str) -> str:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
+    from ..._io import check_output_path, check_output_suffix
     from ...convert import convert_tflite
 
     if args.precision == "int8" and not args.data:
         raise UsageError("--precision int8 needs --data (the calibration samples)",
                          hint="add --data samples.npy (and --calib calib.json to reuse its ranges)")
-    data = args.data if args.precision == "int8" else None
+    if args.precision != "int8":
+        given = (("--data", args.data), ("--limit", args.limit), ("--method", args.method))
+        unused = [flag for flag, value in given if value is not None]
+        if unused:
+            raise UsageError(f"{', '.join(unused)} calibrate(s) --precision int8 and would do nothing for "
+                             f"--precision {args.precision}", hint="drop them, or pass --precision int8")
     is_onnx = args.model.endswith(".onnx")
+    if is_onnx and (args.input or args.weights):
+        raise UsageError(f"--input / --weights describe a PyTorch spec, and {args.model!r} is already ONNX",
+                         hint="drop them (the ONNX file carries its input shapes and weights)")
     out = args.output or f"{Path(args.model).stem if is_onnx else 'model'}.{args.precision}.tflite"
+
+    check_output_suffix(out, (".tflite",), "a TFLite model")
+    check_output_path(out, inputs=(args.model if is_onnx else None, args.calib, args.data))
+    check_output_path(f"{out}.json", inputs=(args.model if is_onnx else None, args.calib, args.data))  # the sidecar
     with tempfile.TemporaryDirectory(prefix="jetsonkit-convert-") as tmp:
         onnx_path = args.model if is_onnx else _onnx_from_spec(args, tmp)
-        result = convert_tflite(onnx_path, out, precision=args.precision, data=data, calib=args.calib,
-                                method=args.method, io=args.io, input_layout=args.input_layout, limit=args.limit)
+        result = convert_tflite(onnx_path, out, precision=args.precision, data=args.data, calib=args.calib,
+                                method=args.method or "percentile", io=args.io, input_layout=args.input_layout,
+                                limit=1000 if args.limit is None else args.limit)
     d = result.to_dict()
     ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']} {i['layout'] or ''}".rstrip() for i in d["inputs"])
     text = (f"wrote {d['path']} ({d['size_bytes'] / 1024:.1f} KiB, {args.precision}, {args.io} I/O); "

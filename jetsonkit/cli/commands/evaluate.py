@@ -26,7 +26,15 @@ def run(args: argparse.Namespace) -> CommandResult:
 
     if args.max_drop is not None and not args.reference:
         raise UsageError("--max-drop needs --reference", hint="pass the FP32 model with --reference")
+    if args.min_top1 is not None and not 0 <= args.min_top1 <= 1:
+        percent = 1 < args.min_top1 <= 100
+        raise UsageError(f"--min-top1 {args.min_top1:g} is not a fraction in [0, 1]",
+                         hint=f"e.g. --min-top1 {args.min_top1 / 100:g} for {args.min_top1:g} %" if percent
+                         else "e.g. --min-top1 0.98")
     x, y = load_data(args.data)
+    if y is None and (args.min_top1 is not None or args.max_drop is not None):
+        raise UsageError(f"--min-top1 / --max-drop need labels, and {args.data!r} has no y",
+                         hint="save the labels with numpy.savez(path, x=inputs, y=labels), or drop the gate")
     x_model, note = fit_input_layout(args.model, x)
     out = predict(args.model, x_model)
     data: dict = {"model": args.model, "data": args.data, "samples": int(len(x))}

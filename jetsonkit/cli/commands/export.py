@@ -25,9 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17: TensorRT 8.6/10.x/11.x parse it)")
     parser.add_argument("--exporter", choices=("auto", "legacy", "dynamo"), default="auto",
                         help="torch exporter; auto = legacy (module-path node names), dynamo if legacy fails")
-    parser.add_argument("--atol", type=float, default=1e-4, help="parity: absolute tolerance (default 1e-4)")
-    parser.add_argument("--rtol", type=float, default=1e-4, help="parity: relative tolerance (default 1e-4)")
-    parser.add_argument("--random-trials", type=int, default=2, help="parity: random input sets besides the example")
+    parser.add_argument("--atol", type=float, help="parity: absolute tolerance (default 1e-4)")
+    parser.add_argument("--rtol", type=float, help="parity: relative tolerance (default 1e-4)")
+    parser.add_argument("--random-trials", type=int, help="parity: random input sets besides the example")
     parser.add_argument("--no-parity", action="store_true", help="skip the parity check")
     parser.add_argument("--no-fold", action="store_true", help="skip constant folding")
 
@@ -42,6 +42,10 @@ def run(args):
         from ...errors import UsageError
 
         raise UsageError("export needs at least one --input NAME:SHAPE[:DTYPE]", hint="e.g. --input input:1x1x28x28:float32")
+    _check_parity_options(args)
+    from ..._io import check_output_suffix
+
+    check_output_suffix(args.output, (".onnx",), "an ONNX model")
     specs = [parse_input_spec(text) for text in args.inputs]
     dupes = {s.name for s in specs if [t.name for t in specs].count(s.name) > 1}
     if dupes:
@@ -52,12 +56,13 @@ def run(args):
     # a bare label (--dynamic batch) also covers the outputs; "*" stands for them while their names are unknown
     dynamic = parse_dynamic(args.dynamic, specs, output_names or ["*"])
     model = load_model(args.model, args.weights)
+    _check_opset(args.opset)
     examples = _example_tensors(specs)
     result = export_onnx(
         model, examples, args.output, input_names=[s.name for s in specs], output_names=output_names or None,
         dynamic=dynamic or None, opset=args.opset, exporter=args.exporter,
-        fold_constants=not args.no_fold, parity=not args.no_parity, atol=args.atol, rtol=args.rtol,
-        random_trials=args.random_trials,
+        fold_constants=not args.no_fold, parity=not args.no_parity, atol=_or(args.atol, 1e-4),
+        rtol=_or(args.rtol, 1e-4), random_trials=_or(args.random_trials, 2),
     )
     text = result.summary()
     if result.notes:
@@ -65,6 +70,34 @@ def run(args):
     if result.parity:
         text += "\n" + result.parity.table()
     return CommandResult(data=result.to_dict(), text=text)
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def _check_parity_options(args) -> None:
+    from ...errors import UsageError
+
+    given = [f for f, v in (("--atol", args.atol), ("--rtol", args.rtol), ("--random-trials", args.random_trials))
+             if v is not None]
+    if args.no_parity and given:
+        raise UsageError(f"{', '.join(given)} set the parity check, which --no-parity skips",
+                         hint="drop one or the other")
+    for flag, value in (("--atol", args.atol), ("--rtol", args.rtol), ("--random-trials", args.random_trials)):
+        if value is not None and not value >= 0:
+            raise UsageError(f"{flag} {value} must be >= 0")
+
+
+def _check_opset(opset: int) -> None:
+    """UsageError for an opset the installed onnx does not know (the exporter fell back and wrote it anyway)."""
+    from ..._deps import require
+    from ...errors import UsageError
+
+    newest = require("onnx", purpose="ONNX export").defs.onnx_opset_version()
+    if not 7 <= opset <= newest:
+        raise UsageError(f"--opset {opset} is outside 7..{newest} (the opsets the installed onnx knows)",
+                         hint="keep the default 17 (TensorRT 8.6 / 10.x / 11.x parse it)")
 
 
 def _example_tensors(specs):

@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--finetune", action="store_true", help="fine-tune after pruning on --data")
     g.add_argument("--data", help="training data: mnist:train[:limit] or an .npz with x (and y)")
     g.add_argument("--distill", action="store_true", help="distil from the dense model (labels not needed)")
-    g.add_argument("--epochs", type=int, default=1)
-    g.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, decays linearly to 0 (default 1e-4)")
-    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--epochs", type=int, help="passes over --data (default 1)")
+    g.add_argument("--lr", type=float, help="Adam learning rate, decays linearly to 0 (default 1e-4)")
+    g.add_argument("--batch-size", type=int, help="default 64")
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     parser.add_argument("--eval", metavar="DATA", help="report top-1 before / after on this data, e.g. mnist:test")
     parser.add_argument("-o", "--output", required=True, help="pruned checkpoint (.pt)")
@@ -43,9 +43,23 @@ def _check_args(args) -> None:
         raise UsageError("--finetune needs --data", hint="e.g. --data mnist:train:20000")
     if args.permute and not (args.input or args.data):
         raise UsageError("--permute needs an example input to trace the model", hint="pass --input input:1x1x28x28")
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+    tuning = args.finetune or args.distill
+    unused = [flag for flag, value in (("--epochs", args.epochs), ("--lr", args.lr), ("--batch-size", args.batch_size),
+                                       ("--max-steps", args.max_steps)) if value is not None and not tuning]
+    if args.data and not (tuning or args.permute):
+        unused.append("--data")
+    if args.input and not args.permute:
+        unused.append("--input")
+    if unused:
+        raise UsageError(f"{', '.join(unused)} would do nothing: they set fine-tuning (--finetune / --distill) "
+                         f"or the example input of --permute", hint="add the option they belong to, or drop them")
+    for name in ("epochs", "batch_size", "max_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, not {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be > 0, not {args.lr}", hint="e.g. --lr 1e-4")
+    args.epochs, args.lr, args.batch_size = args.epochs or 1, args.lr or 1e-4, args.batch_size or 64
 
 
 def _check_prunable(model, spec: str) -> None:
@@ -70,17 +84,34 @@ def _example_input(args, x):
     return torch.from_numpy(x[:1].astype("float32"))
 
 
+def _check_example(model, example, where: str) -> None:
+    """InputSpecError when the model's forward rejects the example input --permute traces with."""
+    from ..._deps import require
+    from ...errors import InputSpecError
+
+    torch = require("torch", purpose="channel permutation")
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError / ValueError / TypeError for a bad input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputSpecError(f"the model does not accept the example input of --permute ({where}, shape "
+                             f"{list(example.shape)}): {first}",
+                             hint="give --input the shape the model's forward expects, e.g. input:1x1x28x28") from exc
+
+
 def run(args: argparse.Namespace) -> CommandResult:
     import copy
 
-    from ..._io import check_output_path
+    from ..._io import check_output_path, check_output_suffix
     from ...evaluate import load_data
     from ...modelspec import load_model
     from ...sparsity import finetune, prune_2to4, save_pruned
     from ...sparsity.torchdata import batches, top1
 
     _check_args(args)
-    check_output_path(args.output)
+    check_output_suffix(args.output, (".pt", ".pth"), "a pruned checkpoint")
+    check_output_path(args.output, inputs=(args.weights,))
     model = load_model(args.model, args.weights)
     _check_prunable(model, args.model)
     dense = copy.deepcopy(model) if args.distill else None
@@ -91,8 +122,11 @@ def run(args: argparse.Namespace) -> CommandResult:
     data: dict = {"model": args.model, "output": args.output, "pattern": "2:4"}
     if ev is not None:
         data["top1_dense"] = top1(model, *ev)
+    example = _example_input(args, x) if args.permute else None
+    if example is not None:
+        _check_example(model, example, args.input or args.data)
     result = prune_2to4(model, include=args.include, exclude=args.exclude, permute=args.permute,
-                        example_input=_example_input(args, x) if args.permute else None)
+                        example_input=example)
     data.update(result.as_dict())
     if ev is not None:
         data["top1_pruned"] = top1(model, *ev)

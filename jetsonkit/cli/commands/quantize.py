@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="keep the fewest layers out of INT8 so that the top-1 drop stays <= B points (labelled "
                            "--data) or the relative output error <= B (unlabelled); writes the plan it found")
     auto.add_argument("--data", help="validation data for --auto-budget: mnist:<split>[:limit] or an .npz (x, y)")
-    auto.add_argument("--mode", choices=("one_at_a_time", "all_but_one"), default="all_but_one",
-                      help="sensitivity mode (all_but_one on one batch is the fast one)")
+    auto.add_argument("--mode", choices=("one_at_a_time", "all_but_one"),
+                      help="sensitivity mode (default all_but_one: on one batch, the fast one)")
     auto.add_argument("--plan-out", help="where to write the plan found (default: <output>.plan.yaml)")
     parser.add_argument("--fp16", action="store_true",
                         help="instead of Q/DQ, write the FP16 graph with the plan's fp32 layers fenced by Casts "
@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> CommandResult:
     from ...quantize.plan import PrecisionPlan
     from ...quantize.qdq import load_model, quantize_qdq
 
-    if args.auto_budget is None and (args.data or args.plan_out):
-        raise UsageError("--data and --plan-out belong to --auto-budget", hint="add --auto-budget B or drop them")
+    if args.auto_budget is None and (args.data or args.plan_out or args.mode):
+        raise UsageError("--data, --plan-out and --mode belong to --auto-budget",
+                         hint="add --auto-budget B or drop them")
     if args.fp16:
         if args.auto_budget is not None or args.requantize or args.weights != "int8":
             raise UsageError("--fp16 writes a float graph: --auto-budget, --requantize and --weights do not apply",
@@ -50,8 +51,19 @@ def run(args: argparse.Namespace) -> CommandResult:
     if not args.explain and not (args.calib and args.output):
         raise UsageError("quantize needs --calib and -o/--output (or --explain alone to only show the plan)",
                          hint="jetsonkit quantize model.onnx --calib calib.json -o model.qdq.onnx")
+    if not args.calib and (args.requantize or args.weights != "int8"):
+        raise UsageError("--requantize and --weights shape the Q/DQ model written with --calib and -o; --explain "
+                         "alone writes nothing", hint="add --calib calib.json -o model.qdq.onnx, or drop them")
     if bool(args.calib) != bool(args.output):
         raise UsageError("--calib and -o/--output go together", hint="pass both, or neither with --explain")
+    if args.output:
+        from ..._io import check_output_path, check_output_suffix
+
+        check_output_suffix(args.output, (".onnx",), "a Q/DQ ONNX model")
+        check_output_path(args.output, inputs=(args.model, args.calib, args.plan))
+        if args.plan_out:
+            check_output_suffix(args.plan_out, (".yaml", ".yml", ".json"), "a precision plan (YAML, or JSON)")
+            check_output_path(args.plan_out, inputs=(args.model, args.calib, args.plan, args.output))
     plan = PrecisionPlan.load(args.plan) if args.plan else PrecisionPlan()
     data: dict = {}
     text: list[str] = []
@@ -84,6 +96,13 @@ def _run_fp16(args: argparse.Namespace) -> CommandResult:
     if args.calib or not args.output:
         raise UsageError("--fp16 writes a float graph: pass -o and no --calib",
                          hint="jetsonkit quantize model.onnx --fp16 --plan plan.yaml -o model.fp16.onnx")
+    from ..._io import check_output_path, check_output_suffix
+
+    check_output_suffix(args.output, (".onnx",), "an FP16 ONNX model")
+    check_output_path(args.output, inputs=(args.model, args.plan))
+    if args.explain and not args.plan:
+        raise UsageError("--fp16 --explain shows the layers a --plan keeps in fp32, and no --plan was given",
+                         hint="add --plan plan.yaml, or drop --explain (without a plan every layer is fp16)")
     plan = PrecisionPlan.load(args.plan) if args.plan else None
     proto = to_fp16(args.model, plan)
     with atomic_path(args.output) as tmp:
@@ -102,7 +121,8 @@ def _auto_plan(args: argparse.Namespace, data: dict, text: list[str]):
         raise UsageError("--auto-budget needs --data, --calib and -o, and replaces --plan",
                          hint="jetsonkit quantize m.onnx --calib c.json -o m.qdq.onnx --auto-budget 0.3 --data mnist:val")
     x, y = load_data(args.data)
-    report = search_mixed_precision(args.model, args.calib, x, y, budget=args.auto_budget, mode=args.mode)
+    report = search_mixed_precision(args.model, args.calib, x, y, budget=args.auto_budget,
+                                    mode=args.mode or "all_but_one")
     plan_out = args.plan_out or f"{args.output}.plan.yaml"
     report.save(plan_out, f"{plan_out}.txt")
     data["sensitivity"] = {"kept": report.kept, "metric": report.metric, "full_int8": report.full_int8,

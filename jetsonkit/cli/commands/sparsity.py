@@ -27,9 +27,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> CommandResult:
     from ...errors import CheckFailed, UsageError
 
+    other = {"report": (("--include", args.include), ("--exclude", args.exclude), ("-o/--output", args.output)),
+             "prune-onnx": (("--expect-all", args.expect_all), ("--expect", args.expect))}[args.action]
+    unused = [flag for flag, value in other if value]
+    if unused:
+        owner = "prune-onnx" if args.action == "report" else "report"
+        raise UsageError(f"{', '.join(unused)} belong(s) to `sparsity {owner}`, not `sparsity {args.action}`",
+                         hint="drop them, or run the other action")
     if args.action == "prune-onnx":
         if not args.output:
             raise UsageError("sparsity prune-onnx needs -o OUT.onnx")
+        from ..._io import check_output_path, check_output_suffix
+
+        check_output_suffix(args.output, (".onnx",), "an ONNX model")
+        check_output_path(args.output, inputs=(args.model,))
         from ...sparsity.onnx_report import SPEED_ONLY_LABEL, prune_onnx_initializers
 
         report = prune_onnx_initializers(args.model, args.output, include=args.include, exclude=args.exclude)

@@ -69,3 +69,22 @@ def test_garbage_onnx_and_other_usage_errors(tmp_path, capsys, mnist_onnx):
     assert "FP16 and INT8 layers only" in capsys.readouterr().err
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "11.4", "--precision", "fp16", *PROFILE]) == 0
     assert "graph transform    : to_fp16" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--precision", "fp32", "--calib", "CALIB"], "--calib / --calib-shape feed the implicit INT8 modes"),
+    (["--precision", "int8", "--calib", "CALIB"], "--calib / --calib-shape feed the implicit INT8 modes"),
+    (["--calib-shape", "input:8x1x28x28"], "--calib / --calib-shape feed the implicit INT8 modes"),
+    (["--precision", "fp16", "--int8-mode", "cache"], "--int8-mode cache applies to --precision int8, not fp16"),
+    (["--no-gpu-fallback"], "--no-gpu-fallback applies to a DLA build"),
+    (["--force"], "--force rebuilds an engine, and --dry-run builds nothing"),
+    (["--timing-cache", "DIR"], "is a folder"),
+])
+@pytest.mark.parametrize("version", ["8.6", "10.3", "11.4"])
+def test_dry_run_refuses_options_it_would_ignore(mnist_onnx, capsys, tmp_path, extra, message, version):
+    calib = tmp_path / "calib.json"
+    calib.write_text("{}")
+    extra = [str(calib) if a == "CALIB" else str(tmp_path) if a == "DIR" else a for a in extra]
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", version, *PROFILE, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -147,3 +147,25 @@ def test_cli_bad_limit(mnist_onnx, tmp_path, capsys):
     assert main(["convert", str(mnist_onnx), "--precision", "int8", "--data", "mnist:train", "--limit", "0",
                  "-o", str(tmp_path / "m.tflite")]) == 2
     assert "limit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--precision", "fp32", "--data", "mnist:train:50"], "--data calibrate(s) --precision int8 and would do nothing"),
+    (["--precision", "fp16", "--limit", "5"], "--limit calibrate(s) --precision int8 and would do nothing"),
+    (["--method", "entropy"], "--method calibrate(s) --precision int8 and would do nothing for --precision fp32"),
+    (["--input", "input:1x1x28x28"], "--input / --weights describe a PyTorch spec"),
+    (["--precision", "int8", "--data", "mnist:train:50", "--calib", "NOT_JSON"], "not valid JSON"),
+])
+def test_cli_refuses_ignored_options_and_bad_tables(mnist_onnx, tmp_path, capsys, extra, fragment):
+    """--data with fp32 used to be dropped silently; a calib.json that is not JSON was an internal error (exit 3)."""
+    from jetsonkit.cli import main
+
+    not_json = tmp_path / "calib.json"
+    not_json.write_text("hello\n")
+    out = tmp_path / "m.tflite"
+    extra = [str(not_json) if a == "NOT_JSON" else a for a in extra]
+    assert main(["convert", str(mnist_onnx), *extra, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and fragment in lines[0] and "internal error" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.json"]

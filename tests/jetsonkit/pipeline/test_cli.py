@@ -82,6 +82,45 @@ def test_demo_is_compress_on_the_bundled_recipe(capsys, tmp_path):
     assert rows["cpu"]["accuracy"] == pytest.approx(0.9905, abs=1e-9)  # FP32 ONNX on the 10k test split
     for name in ("cpu-int8", "cpu-int8-2to4", "pi5-fp32", "pi5-fp16", "pi5-int8"):
         assert rows[name]["status"] == "measured" and rows[name]["delta_points"] > -0.5
+    qat = rows["cpu-int8-qat"]  # QAT (60 steps, learned scales) as its own row, measured like the others
+    assert qat["status"] == "measured" and qat["artifact"] == "mnist.qat.onnx" and qat["delta_points"] > -0.3
     assert rows["jetson-orin"]["status"] == "not built here"
+    assert "| mnist.qat.onnx | onnxruntime | int8 QAT |" in text
     assert "99.05%" in text and "parity max abs" in text and "mnist.onnx" in text
     assert json.loads((out / "results.json").read_text())["values"]["fp32_top1"] == pytest.approx(0.9905)
+
+
+ONNX_RECIPE = """\
+name: t
+model: {onnx: MODEL}
+inputs:
+  - {name: NAME, shape: SHAPE}
+calibration: {data: "mnist:train:100", method: minmax}
+evaluation: {data: "mnist:test:100", metric: top1}
+targets:
+  cpu: {backend: onnxruntime, precision: fp32}
+bench: {iterations: 5, warmup: 1}
+"""
+
+
+@pytest.mark.parametrize("name, shape, fragment", [
+    ("input", "[1, 3, 28, 28]", "key 'inputs[0].shape': [1, 3, 28, 28] does not fit input 'input'"),
+    ("images", "[1, 1, 28, 28]", "key 'inputs[0].name': 'images' is not an input of"),
+])
+def test_compress_onnx_recipe_inputs_must_fit_the_model(capsys, tmp_path, mnist_onnx, name, shape, fragment):
+    """An ONNX recipe's inputs only feed TensorRT profiles and build commands: a wrong one used to pass silently."""
+    text = ONNX_RECIPE.replace("MODEL", str(mnist_onnx)).replace("NAME", name).replace("SHAPE", shape)
+    recipe = write_recipe(tmp_path, text)
+    code, out, err = _run(capsys, "compress", recipe, "-o", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"{recipe}:4: " in err and fragment in err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+@pytest.mark.parametrize("gate", [["--max-latency-p99-ms", "nan"], ["--max-accuracy-drop", "inf"],
+                                  ["--min-size-ratio", "-1"], ["--max-latency-p99-ms", "0"]])
+def test_check_refuses_gates_that_pass_everything(capsys, tmp_path, gate):
+    """A NaN gate compared False with every row, so the check passed whatever the report said."""
+    code, out, err = _run(capsys, "check", tmp_path / "report.json", *gate)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"{gate[0]} " in err and "is not a usable gate" in err

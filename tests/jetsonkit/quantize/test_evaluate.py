@@ -136,3 +136,63 @@ def test_tflite_data_fitting_neither_layout_is_explicit(nhwc_tflite, tmp_path, c
     assert main(["evaluate", str(nhwc_tflite), "--data", str(tmp_path / "big.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fits neither" in err[0]
+
+
+def _npy(path, array):
+    with open(path, "wb") as f:  # an .npy under an .npz name
+        np.save(f, array)
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: _npz(p, x=np.zeros((4, 3, 32, 32), np.float32), y=np.zeros(4, np.int64)),
+     "data shape [4, 3, 32, 32] does not fit input 'input'"),
+    (lambda p: _npz(p, x=np.zeros((4, 1, 28, 28), np.uint8), y=np.zeros(4, np.int64)),
+     "data dtype uint8 does not fit input 'input'"),
+    (lambda p: _npz(p, x=np.zeros((4, 1, 28, 28), np.float32), y=np.zeros(3, np.int64)),
+     "y has shape [3] but x has 4 samples"),
+    (lambda p: _npz(p, x=np.zeros((4, 1, 28, 28), np.float32), y=np.full(4, 0.5, np.float32)),
+     "y is float32 and not integer class labels"),
+    (lambda p: p.write_text("x,y\n1,2\n"), "is not a readable .npz file"),
+    (lambda p: _npy(p, np.zeros((4, 1, 28, 28), np.float32)), "holds one array (an .npy)"),
+])
+def test_evaluate_bad_data_is_one_line_exit_2(mnist_onnx, tmp_path, capsys, make, fragment):
+    """Each of these was an internal error (exit 3, one with a five-line ONNX Runtime message) or a silent pass."""
+    data = tmp_path / "d.npz"
+    make(data)
+    assert main(["evaluate", str(mnist_onnx), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--min-top1", "99"], "--min-top1 99 is not a fraction in [0, 1] (e.g. --min-top1 0.99 for 99 %)"),
+    (["--min-top1", "0.5", "--data", "UNLABELLED"], "--min-top1 / --max-drop need labels"),
+])
+def test_evaluate_gates_that_could_not_work(mnist_onnx, tmp_path, capsys, extra, fragment):
+    unlabelled = _npz(tmp_path / "x.npz", x=np.zeros((4, 1, 28, 28), np.float32))
+    extra = [str(unlabelled) if a == "UNLABELLED" else a for a in extra]
+    assert main(["evaluate", str(mnist_onnx), "--data", "mnist:test:10", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--calib", "c.json", "-o", "OUT", "--mode", "one_at_a_time"],
+     "--data, --plan-out and --mode belong to --auto-budget"),
+    (["--fp16", "-o", "OUT", "--explain"], "--fp16 --explain shows the layers a --plan keeps in fp32"),
+    (["--explain", "--weights", "qdq"], "--requantize and --weights shape the Q/DQ model written with --calib"),
+    (["--explain", "--requantize"], "--requantize and --weights shape the Q/DQ model written with --calib"),
+    (["--calib", "c.json", "-o", "OUT", "--auto-budget", "0.3", "--data", "mnist:val:50", "--plan-out", "p.toml"],
+     "would be a precision plan (YAML, or JSON) named .toml"),  # YAML was written under a .toml name
+])
+def test_quantize_options_that_would_do_nothing(mnist_onnx, tmp_path, capsys, extra, fragment):
+    extra = [str(tmp_path / "o.onnx") if a == "OUT" else a for a in extra]
+    assert main(["quantize", str(mnist_onnx), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+    assert list(tmp_path.iterdir()) == []

@@ -75,8 +75,10 @@ def test_cli_bench_bad_inputs(tmp_path, capsys):
     assert main(["bench", str(bad)]) == 2
     assert "cannot load" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "m.pt")]) == 2
-    with pytest.raises(SystemExit):
-        main(["bench", "x.onnx", "--shape", "input-1x2"])
+    capsys.readouterr()
+    assert main(["bench", "x.onnx", "--shape", "input-1x2"]) == 2  # argparse errors: one line, exit 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "jetsonkit bench: error: argument --shape" in err and "usage:" not in err
 
 
 def test_cli_bench_isolate_runs_each_model_in_its_own_process(mnist_onnx, mnist_tflite, capsys):
@@ -104,3 +106,16 @@ def test_bench_energy_with_power_monitors(mnist_onnx, tmp_path):
     assert e["idle_power_w"] == pytest.approx(6.0) and e["mj_per_inference_above_idle"] == pytest.approx(0, abs=1e-6)
     table = format_table([r])
     assert "energy (mJ/inf)" in table and "energy above idle" in table
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--shape", "images:1x1x28x28"], "--shape names 'images', which is not an input of the model"),
+    (["--shape", "input:2x1x28x28", "--batch", "4"], "--shape input:2x1x28x28 and --batch 4 disagree on the batch"),
+    (["--no-energy", "--idle", "5"], "--idle samples idle power for the energy figures, which --no-energy turns off"),
+    (["--no-energy", "--duration", "-1"], "--duration -1.0 must be > 0 seconds"),  # was exit 3 (KeyError 'min')
+])
+def test_cli_bench_refuses_options_it_would_ignore(mnist_onnx, capsys, extra, fragment):
+    assert main(["bench", str(mnist_onnx), "--iterations", "2", "--warmup", "0", *extra]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and fragment in lines[0]

@@ -75,11 +75,34 @@ def test_prune_onnx_cli(mnist_onnx, tmp_path, capsys):
     (["--include", "classifier.2"], 1, "no layer is eligible"),
     (["--sparsity", "1:4"], 2, "not supported"),
     (["--finetune"], 2, "--finetune needs --data"),
+    (["--epochs", "3"], 2, "--epochs would do nothing"),
+    (["--lr", "0.1", "--max-steps", "5"], 2, "--lr, --max-steps would do nothing"),
+    (["--data", "mnist:train:100"], 2, "--data would do nothing"),
+    (["--input", "input:1x1x28x28"], 2, "--input would do nothing"),
+    (["--finetune", "--data", "mnist:train:100", "--lr", "-1"], 2, "--lr must be > 0, not -1.0"),
+    (["--finetune", "--data", "mnist:train:100", "--max-steps", "0"], 2, "--max-steps must be >= 1, not 0"),
+    (["--permute", "--input", "input:1x3x28x28"], 2, "the model does not accept the example input of --permute"),
 ])
 def test_prune_bad_input(argv, code, message, tmp_path, capsys):
     out = tmp_path / "p.pt"
     assert main(["prune", SPEC, *argv, "-o", str(out)]) == code
     assert message in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "MODEL", "-o", "OUT"], "-o/--output belong(s) to `sparsity prune-onnx`"),
+    (["report", "MODEL", "--include", "features*"], "--include belong(s) to `sparsity prune-onnx`"),
+    (["prune-onnx", "MODEL", "-o", "OUT", "--expect-all"], "--expect-all belong(s) to `sparsity report`"),
+    (["report", "RANDOM_PT"], "not a torch zip archive"),
+])
+def test_sparsity_misuse_is_one_line(argv, message, mnist_onnx, tmp_path, capsys):
+    random_pt = tmp_path / "r.pt"
+    random_pt.write_bytes(bytes(range(256)) * 8)  # torch's own message for it ran to six lines
+    subs = {"MODEL": str(mnist_onnx), "OUT": str(tmp_path / "o.onnx"), "RANDOM_PT": str(random_pt)}
+    assert main(["sparsity", *[subs.get(a, a) for a in argv]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "o.onnx").exists()
 
 
 def test_finetune_data_of_wrong_shape(tmp_path, capsys):
