@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
 __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
-           "QuantizeConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
+           "QuantizeConfig", "QatConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
            "load_recipe", "BACKENDS", "METRICS"]
 
 BACKENDS = ("onnxruntime", "tflite", "tensorrt")
@@ -98,9 +98,25 @@ class QuantizeConfig:
 
 
 @dataclass(frozen=True)
+class QatConfig:
+    """Quantization-aware training (``jetsonkit.qat.run_qat``) for the targets with ``qat: true``."""
+
+    data: str
+    epochs: int = 1
+    lr: float = 1e-4
+    scale_lr: float = 1e-2
+    batch_size: int = 64
+    max_steps: int | None = None
+    learn_scales: bool = False
+    distill: bool = False
+    batchnorm: str = "fold"
+
+
+@dataclass(frozen=True)
 class StagesConfig:
     prune: PruneConfig | None = None
     quantize: QuantizeConfig = QuantizeConfig()
+    qat: QatConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,7 @@ class TargetConfig:
     backend: str
     precision: str = "fp32"
     sparsity: bool = False
+    qat: bool = False
     dla: bool = False
     trt_version: str = "10.3"
     max_batch: int = 32
@@ -275,7 +292,30 @@ def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelCon
                     hint="add data: mnist:val:2000 or an .npz with x and y")
     plan = _resolve_path(doc, base, q.plan, ("stages", "quantize", "plan")) if q.plan else None
     data = _data_spec(doc, base, q.data, ("stages", "quantize", "data")) if q.data else None
-    return StagesConfig(prune=prune, quantize=QuantizeConfig(**{**q.__dict__, "plan": plan, "data": data}))
+    return StagesConfig(prune=prune, quantize=QuantizeConfig(**{**q.__dict__, "plan": plan, "data": data}),
+                        qat=_check_qat(doc, base, s.qat, model))
+
+
+def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: ModelConfig) -> QatConfig | None:
+    if qat is None:
+        return None
+    path = ("stages", "qat")
+    if model.spec is None:
+        raise _fail(doc, path, "quantization-aware training needs the PyTorch model",
+                    hint="give model.spec (and weights) instead of model.onnx, or drop stages.qat")
+    for key in ("epochs", "batch_size", "max_steps"):
+        value = getattr(qat, key)
+        if value is not None and value < 1:
+            raise _fail(doc, path + (key,), f"{key} must be >= 1, got {value}")
+    for key in ("lr", "scale_lr"):
+        if getattr(qat, key) <= 0:
+            raise _fail(doc, path + (key,), f"{key} must be > 0, got {getattr(qat, key)}")
+    _choice(doc, qat.batchnorm, ("fold", "freeze"), path + ("batchnorm",))
+    data = _data_spec(doc, base, qat.data, path + ("data",))
+    if data.endswith(".npy") and not qat.distill:
+        raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels (.npy holds x only)",
+                    hint="give an .npz with x and y, or set distill: true (distillation from the FP32 model)")
+    return QatConfig(**{**qat.__dict__, "data": data})
 
 
 def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
@@ -289,6 +329,10 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
         _choice(doc, t.backend, BACKENDS, path + ("backend",))
         _choice(doc, t.precision, PRECISIONS[t.backend], path + ("precision",))
         _choice(doc, t.input_layout, ("nchw", "nhwc"), path + ("input_layout",))
+        if t.qat and (t.precision != "int8" or t.backend not in ("onnxruntime", "tensorrt")):
+            raise _fail(doc, path + ("qat",), f"qat: true needs precision int8 with backend onnxruntime or "
+                        f"tensorrt (this target: {t.backend} {t.precision})",
+                        hint="QAT writes a Q/DQ ONNX; use it from an onnxruntime or tensorrt int8 target")
         if t.dla and (t.backend != "tensorrt" or t.precision == "fp32"):
             raise _fail(doc, path + ("dla",), "dla: true needs backend tensorrt with precision fp16 or int8")
         if t.max_batch < 1:
@@ -310,6 +354,13 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
         t = next(t for t in r.targets if t.sparsity)
         raise _fail(doc, ("targets", t.name, "sparsity"), "a sparse target needs stages.prune",
                     hint="add stages: {prune: {sparsity: '2:4', finetune: {data: ...}}}")
+    for t in r.targets:
+        if t.qat and r.model.spec is None:
+            raise _fail(doc, ("targets", t.name, "qat"), "a QAT target needs the PyTorch model",
+                        hint="give model.spec (and weights) instead of model.onnx")
+        if t.qat and r.stages.qat is None:
+            raise _fail(doc, ("targets", t.name, "qat"), "a QAT target needs stages.qat",
+                        hint="add stages: {qat: {data: mnist:train:20000, max_steps: 60, learn_scales: true}}")
     b = r.bench
     for key in ("iterations", "batch", "threads"):
         if getattr(b, key) < 1:

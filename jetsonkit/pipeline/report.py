@@ -24,7 +24,7 @@ PLOTS = ("accuracy_vs_latency.png", "accuracy_vs_size.png")
 
 def _row(t: Any, path: Path | None, result: dict, m: dict | None, ref: dict) -> dict:
     row = {"target": t.name, "label": t.name, "backend": t.backend, "precision": t.precision,
-           "sparsity": "2:4" if t.sparsity else "dense", "reference": False}
+           "sparsity": "2:4" if t.sparsity else "dense", "qat": bool(getattr(t, "qat", False)), "reference": False}
     if m is None:
         return {**row, "artifact": result.get("onnx", ""), "status": result.get("status", "not built here"),
                 "size_bytes": None, "size_ratio": None, "accuracy": None, "delta_points": None,
@@ -88,7 +88,8 @@ def _cells(r: dict) -> list[str]:
     size = f"{r['size_bytes'] / 1024:,.1f} KiB ({r['size_ratio']:.2f}x)" if r.get("size_bytes") else "–"
     acc = f"{100 * r['accuracy']:.2f}%" if r.get("accuracy") is not None else "–"
     star = " ★" if r.get("pareto_latency") else ""
-    return [r["label"] + star, r["artifact"], r["backend"], r["precision"], r["sparsity"], size, acc,
+    precision = r["precision"] + (" QAT" if r.get("qat") else "")
+    return [r["label"] + star, r["artifact"], r["backend"], precision, r["sparsity"], size, acc,
             num("delta_points", "{:+.2f}"), num("latency_p50_ms", "{:.3f}"), num("latency_p99_ms", "{:.3f}"),
             num("throughput_ips", "{:,.0f}"), r["status"]]
 

@@ -21,7 +21,7 @@ from ..errors import DataError
 from .recipe import Recipe, TargetConfig
 
 __all__ = ["load_data", "data_files", "export_stage", "prune_stage", "calibrate_stage", "quantize_stage",
-           "fp16_onnx_stage", "tflite_stage", "tensorrt_stage", "tensorrt_buildable"]
+           "qat_stage", "fp16_onnx_stage", "tflite_stage", "tensorrt_stage", "tensorrt_buildable"]
 
 
 @lru_cache(maxsize=8)
@@ -50,12 +50,17 @@ def _example_inputs(recipe: Recipe) -> tuple:
     return tuple(torch.zeros(i.shape, dtype=getattr(torch, i.dtype)) for i in recipe.inputs)
 
 
-def _export(recipe: Recipe, model: Any, path: Path) -> dict:
-    from ..export import export_onnx
-
+def _dynamic(recipe: Recipe) -> dict | None:
     dynamic = {i.name: {0: "batch"} for i in recipe.inputs if i.dynamic_batch}
     if dynamic:
         dynamic["*"] = {0: "batch"}
+    return dynamic or None
+
+
+def _export(recipe: Recipe, model: Any, path: Path) -> dict:
+    from ..export import export_onnx
+
+    dynamic = _dynamic(recipe)
     ex = _example_inputs(recipe)
     result = export_onnx(model, ex if len(ex) > 1 else ex[0], path, input_names=[i.name for i in recipe.inputs],
                          output_names=list(recipe.outputs), dynamic=dynamic or None, random_trials=1)
@@ -134,6 +139,33 @@ def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: 
                       sensitivity_mode=report.mode)
     qdq = quantize_qdq(onnx_path, table_path, qdq_path, plan=plan, weights=q.weights)
     result["summary"] = qdq.summary()
+    return result
+
+
+def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: Path) -> dict:
+    """Quantization-aware training of the recipe's model -> ``out_path`` (Q/DQ ONNX, ``jetsonkit quantize``'s
+    structure with the trained scales).
+
+    ``weights``: the recipe's weights (dense) or the ``<name>.2to4.pt`` checkpoint (sparse: its 2:4 masks are held
+    through training and export). ``table_path``: that model's calibration table, the one its PTQ targets use.
+    Every layer is INT8 unless ``stages.quantize.plan`` keeps some out (the ``auto_budget`` search is PTQ's
+    alternative to QAT, so its plan is not applied here).
+    """
+    from ..modelspec import load_model
+    from ..qat.stage import QatSettings, run_qat
+
+    cfg = recipe.stages.qat
+    model = load_model(recipe.model.spec, weights)
+    settings = QatSettings(epochs=cfg.epochs, lr=cfg.lr, scale_lr=cfg.scale_lr, batch_size=cfg.batch_size,
+                           max_steps=cfg.max_steps, learn_scales=cfg.learn_scales, distill=cfg.distill,
+                           batchnorm=cfg.batchnorm, method=recipe.calibration.method)
+    ex = _example_inputs(recipe)
+    result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), load_data(cfg.data), out_path,
+                     settings, plan=recipe.stages.quantize.plan, input_names=[i.name for i in recipe.inputs],
+                     output_names=list(recipe.outputs), dynamic=_dynamic(recipe))
+    result["output"] = out_path.name
+    result["calibration_table"] = table_path.name
+    result["weights"] = Path(weights).name if weights else None
     return result
 
 

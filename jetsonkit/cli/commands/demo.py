@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 NAME = "demo"
-HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sparse INT8, TFLite fp32/fp16/int8, "
+HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sparse INT8, QAT INT8, "
+        "TFLite fp32/fp16/int8, "
         "TensorRT plan; prints the table and writes the report")
 
 

@@ -29,12 +29,14 @@ def test_bundled_recipe_loads_into_config_objects():
     assert r.model.spec == "jetsonkit.examples.mnist:build_model"
     assert r.inputs[0].shape == (1, 1, 28, 28) and r.inputs[0].dynamic_batch
     names = [t.name for t in r.targets]
-    assert names == ["cpu", "cpu-int8", "cpu-int8-2to4", "pi5-fp32", "pi5-fp16", "pi5-int8", "jetson-orin"]
+    assert names == ["cpu", "cpu-int8", "cpu-int8-2to4", "cpu-int8-qat", "pi5-fp32", "pi5-fp16", "pi5-int8",
+                     "jetson-orin"]
     orin = r.target("jetson-orin")
     assert orin == TargetConfig(backend="tensorrt", precision="int8", sparsity=True, dla=False, trt_version="10.3",
                                 name="jetson-orin")
     assert r.stages.prune.finetune.max_steps and r.stages.quantize.auto_budget == 0.3
     assert r.budgets.max_accuracy_drop == 0.5
+    assert r.target("cpu-int8-qat").qat and r.stages.qat.learn_scales and r.stages.qat.max_steps == 60
 
 
 def test_unknown_key_names_line_and_suggests(tmp_path):
@@ -123,3 +125,69 @@ def test_one_input_only(tmp_path):
                                 "  - {name: a, shape: [1, 4]}\n  - {name: b, shape: [1, 4]}\n")
     msg = _error(tmp_path, text)
     assert "key 'inputs'" in msg and "one input" in msg
+
+
+# ---- stages.qat and qat: true targets ------------------------------------------------------------------------
+
+_QAT = '  qat: {data: "mnist:train:2000", max_steps: 10, learn_scales: true}\ntargets:\n'
+_QAT_TARGET = "  cpu-int8-qat: {backend: onnxruntime, precision: int8, qat: true}\nbench:"
+
+
+def _with_qat(stage: str = _QAT, target: str = _QAT_TARGET) -> str:
+    return SMALL_RECIPE.replace("targets:\n", stage, 1).replace("bench:", target, 1)
+
+
+def test_qat_stage_and_target_load(tmp_path):
+    r = load_recipe(write_recipe(tmp_path, _with_qat()))
+    assert r.stages.qat.data == "mnist:train:2000" and r.stages.qat.max_steps == 10 and r.stages.qat.learn_scales
+    assert r.stages.qat.lr == 1e-4 and r.stages.qat.batchnorm == "fold"
+    assert r.target("cpu-int8-qat").qat and not r.target("cpu-int8").qat
+    assert load_recipe(bundled_recipe()).target("cpu-int8-qat").qat
+
+
+def test_qat_unknown_key_and_wrong_type_name_the_line(tmp_path):
+    text = _with_qat(_QAT.replace("max_steps: 10", "max_step: 10"))
+    msg = _error(tmp_path, text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "max_step: 10" in l)
+    assert f":{line}: key 'stages.qat.max_step': unknown key" in msg and "did you mean 'max_steps'" in msg
+    msg = _error(tmp_path, _with_qat(_QAT.replace("learn_scales: true", "learn_scales: yes please")))
+    assert "key 'stages.qat.learn_scales': expected true or false" in msg
+
+
+def test_qat_settings_are_checked(tmp_path):
+    assert "key 'stages.qat.epochs': epochs must be >= 1" in _error(
+        tmp_path, _with_qat(_QAT.replace("max_steps: 10", "epochs: 0")))
+    assert "key 'stages.qat.lr': lr must be > 0" in _error(tmp_path, _with_qat(_QAT.replace("max_steps: 10", "lr: 0")))
+    msg = _error(tmp_path, _with_qat(_QAT.replace("mnist:train:2000", "mnist:trian:2000")))
+    assert "key 'stages.qat.data'" in msg and "mnist:<train|val|test>" in msg
+    msg = _error(tmp_path, _with_qat(_QAT.replace('"mnist:train:2000"', "qat.npz")))
+    assert "key 'stages.qat.data'" in msg and "does not exist" in msg
+    msg = _error(tmp_path, _with_qat(_QAT.replace("max_steps: 10", "batchnorm: fuse")))
+    assert "key 'stages.qat.batchnorm'" in msg and "fold, freeze" in msg
+
+
+def test_qat_target_needs_int8_on_onnxruntime_or_tensorrt(tmp_path):
+    for target in ("  x: {backend: tflite, precision: int8, qat: true}\nbench:",
+                   "  x: {backend: onnxruntime, precision: fp16, qat: true}\nbench:",
+                   "  x: {backend: tensorrt, precision: fp32, qat: true}\nbench:"):
+        msg = _error(tmp_path, _with_qat(target=target))
+        assert "key 'targets.x.qat': qat: true needs precision int8 with backend onnxruntime or tensorrt" in msg
+    ok = _with_qat(target="  x: {backend: tensorrt, precision: int8, qat: true}\nbench:")
+    assert load_recipe(write_recipe(tmp_path, ok)).target("x").qat
+
+
+def test_qat_target_needs_the_qat_stage(tmp_path):
+    msg = _error(tmp_path, _with_qat(stage="targets:\n"))
+    line = next(i for i, l in enumerate(_with_qat(stage="targets:\n").splitlines(), 1) if "cpu-int8-qat" in l)
+    assert f":{line}: key 'targets.cpu-int8-qat.qat': a QAT target needs stages.qat" in msg
+
+
+def test_qat_needs_the_pytorch_model(tmp_path):
+    (tmp_path / "given.onnx").write_bytes(b"")
+    onnx_model = _with_qat().replace("  spec: jetsonkit.examples.mnist:build_model", "  onnx: given.onnx")
+    onnx_model = onnx_model.replace("  prune:\n    finetune: {data: \"mnist:train:2000\", max_steps: 4, "
+                                    "batch_size: 32}\n", "").replace("sparsity: true}", "}")
+    msg = _error(tmp_path, onnx_model)
+    assert "key 'stages.qat'" in msg and "needs the PyTorch model" in msg
+    msg = _error(tmp_path, onnx_model.replace(_QAT, "targets:\n"))
+    assert "key 'targets.cpu-int8-qat.qat'" in msg and "needs the PyTorch model" in msg
