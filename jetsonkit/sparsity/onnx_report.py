@@ -200,7 +200,7 @@ def prune_onnx_initializers(in_path: str | os.PathLike, out_path: str | os.PathL
     check_patterns_match(include, [x for c in candidates for x in (c[0], c[4])], "--include")
     check_patterns_match(exclude, [x for c in candidates for x in (c[0], c[4])], "--exclude")
     inits = {init.name: init for init in model.graph.initializer}
-    pruned = 0
+    pruned = skipped_quantized = 0
     for name, node, w, quantized, source in candidates:
         names = (name, source)
         if include and not any(fnmatch.fnmatchcase(n, p) for p in include for n in names):
@@ -208,11 +208,15 @@ def prune_onnx_initializers(in_path: str | os.PathLike, out_path: str | os.PathL
         if any(fnmatch.fnmatchcase(n, p) for p in exclude or () for n in names):
             continue
         axis, out_c, in_c, groups = _layout(node, w)
+        skipped_quantized += bool(quantized) and not shape_reason(out_c, in_c, groups)
         if shape_reason(out_c, in_c, groups) or quantized or source not in inits:
             continue
         arr = numpy_helper.to_array(inits[source])
         inits[source].CopyFrom(numpy_helper.from_array(arr * mask_2to4(arr, axis).astype(arr.dtype), source))
         pruned += 1
+    if not pruned and skipped_quantized:
+        raise InputError(f"{str(in_path)!r} holds quantized weights ({skipped_quantized} eligible layers behind "
+                         "DequantizeLinear)", hint="prune the float model, then quantize it again")
     if not pruned:
         raise CheckFailed(f"no eligible float weight to prune in {str(in_path)!r}",
                           hint="2:4 needs Conv/Gemm/MatMul weights with out % 8 == 0, in % 16 == 0, groups == 1")

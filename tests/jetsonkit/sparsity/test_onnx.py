@@ -104,3 +104,21 @@ def test_layouts_groups_and_zero_points(rng):
     assert not layers["grouped"].eligible and "groups=4" in layers["grouped"].reason
     gemm = layers["gemm_q"]
     assert gemm.quantized and gemm.weight == "w_q" and gemm.pattern_holds  # checked on q - zero_point
+
+
+def test_prune_onnx_of_a_qdq_model_is_bad_input(mnist_onnx, session_tmp):
+    """Weights behind DequantizeLinear cannot be pruned in place: say so (exit 2), not 'no eligible layer' (exit 1)."""
+    from jetsonkit.cli import main
+    from jetsonkit.quantize import quantize_qdq
+
+    import onnx
+
+    from jetsonkit.quantize.placement import calibration_tensors
+
+    amax = {t: 8.0 for t in calibration_tensors(onnx.load(str(mnist_onnx)))}
+    qdq = session_tmp / "for_prune.qdq.onnx"
+    quantize_qdq(mnist_onnx, amax, qdq)
+    with pytest.raises(InputError, match="holds quantized weights"):
+        prune_onnx_initializers(qdq, session_tmp / "z.onnx")
+    assert main(["sparsity", "prune-onnx", str(qdq), "-o", str(session_tmp / "z.onnx")]) == 2
+    assert not (session_tmp / "z.onnx").exists()
