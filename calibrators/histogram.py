@@ -12,6 +12,7 @@ reads the data twice: once for the range, once for the histogram).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -39,9 +40,131 @@ def check_finite(x: np.ndarray, tensor: str | None = None, batch: int | None = N
             "(check the input data and the model's pre-processing)", tensor=tensor, batch=batch)
 
 
+_CHUNK = 1 << 16  # values per chunk: the chunk and its bin indices stay in cache between the passes over it
+_F32_SUMS = (1e-15, 1e15)  # |x| range in which float32 chunk sums of x and x**2 neither overflow nor underflow
+
+
+def _fit_width(absmax: float, num_bins: int) -> float:
+    """The smallest power of two ``w`` with ``absmax <= num_bins * w``."""
+    width = math.ldexp(1.0, math.ceil(math.log2(absmax / num_bins)))
+    if absmax > num_bins * width:  # log2 rounding at an exact power of two
+        width *= 2
+    return width
+
+
+def _widen(raw: np.ndarray, factor: int) -> np.ndarray:
+    """Raw counts at ``factor`` (a power of two) times the bin width, by summing bins in groups of ``factor``.
+
+    ``raw`` has ``num_bins + 1`` entries: the bins ``[j w, (j + 1) w)`` and, last, the values exactly on the top
+    edge ``num_bins * w``. At the wider width that edge is the left edge of bin ``num_bins // factor``.
+    """
+    nb = raw.size - 1
+    out = np.zeros_like(raw)
+    if factor >= nb:
+        out[0] = raw[:nb].sum()
+    else:
+        out[: nb // factor] = raw[:nb].reshape(-1, factor).sum(axis=1)
+    out[nb // factor] += raw[nb]
+    return out
+
+
+_LANES = 4  # interleaved sub-histograms: neighbouring equal bin indices (ReLU zeros) no longer chain increments
+
+
+@functools.lru_cache(maxsize=8)
+def _lane_offsets(n: int, num_bins: int) -> np.ndarray:
+    """``(i % _LANES) * (num_bins + 1)`` for i < n: value i is counted in sub-histogram i % _LANES."""
+    offsets = ((np.arange(n) % _LANES) * (num_bins + 1)).astype(np.int32)
+    offsets.setflags(write=False)
+    return offsets
+
+
+class _BatchScan:
+    """Raw counts and statistics of one batch, kept apart from the running histogram (merged in at the end)."""
+
+    __slots__ = ("num_bins", "width", "lanes", "lo", "hi", "zeros", "total", "total_sq")
+
+    def __init__(self, num_bins: int, width: float | None):
+        self.num_bins, self.width = num_bins, width
+        self.lanes = None if width is None else np.zeros(_LANES * (num_bins + 1), dtype=np.int64)
+        self.lo, self.hi, self.zeros, self.total, self.total_sq = math.inf, -math.inf, 0, 0.0, 0.0
+
+    @property
+    def raw(self) -> np.ndarray | None:
+        """The batch's raw counts (see :func:`_widen`): the sub-histograms summed."""
+        return None if self.lanes is None else self.lanes.reshape(_LANES, -1).sum(axis=0)
+
+    def scan(self, v: np.ndarray, tensor: str | None, batch: int | None, chunk: int | None = None) -> None:
+        """One pass over the float32 vector ``v``, chunk by chunk, each chunk read from memory once.
+
+        Per chunk: min / max (NaN and Inf surface there), the exact-zero count, float32 pairwise sums of x and
+        x**2 (accumulated in float64 across chunks), and the bin counts: ``trunc(|x| * (1/w))`` (exact: ``w`` is
+        a power of two; the ``abs`` is skipped for a chunk of one sign, such as ReLU outputs) straight into int32,
+        offset into one of four interleaved sub-histograms, counted by one ``np.bincount``. A chunk beyond the
+        current range first widens the counts exactly.
+        """
+        nb = self.num_bins
+        chunk = chunk or _CHUNK
+        n0 = min(chunk, v.size)
+        buf = np.empty(n0, dtype=np.float32)
+        is_zero = np.empty(n0, dtype=np.bool_)
+        idx = np.empty(n0, dtype=np.int32)
+        offsets = _lane_offsets(n0, nb)
+        inv = None
+        pending = 0  # exact zeros seen before the first non-zero value fixed the width
+        for start in range(0, v.size, chunk):
+            part = v[start:start + chunk]
+            n = part.size
+            lo, hi = float(part.min()), float(part.max())
+            if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN and Inf both surface in min / max
+                check_finite(v, tensor, batch)
+            if lo < self.lo:
+                self.lo = lo
+            if hi > self.hi:
+                self.hi = hi
+            absmax = max(-lo, hi)
+            if absmax == 0.0:
+                self.zeros += n
+                if self.lanes is None:
+                    pending += n
+                else:
+                    self.lanes[0] += n
+                continue
+            self.zeros += int(np.count_nonzero(np.equal(part, 0, out=is_zero[:n])))
+            if _F32_SUMS[0] < absmax < _F32_SUMS[1]:
+                self.total += float(part.sum())
+                self.total_sq += float(np.square(part, out=buf[:n]).sum())
+            else:
+                self.total += float(part.sum(dtype=np.float64))
+                self.total_sq += float(np.einsum("i,i->", part, part, dtype=np.float64))
+            if self.lanes is None:
+                self.width = _fit_width(absmax, nb)
+                self.lanes = np.zeros(_LANES * (nb + 1), dtype=np.int64)
+                self.lanes[0] = pending
+            elif absmax > nb * self.width:
+                wider = _fit_width(absmax, nb)
+                raw = _widen(self.raw, int(wider / self.width))
+                self.lanes[:] = 0
+                self.lanes[: nb + 1] = raw
+                self.width, inv = wider, None
+            if inv is None:
+                exact = -120 < math.frexp(self.width)[1] - 1 < 120  # 1/w is an exact float32 power of two
+                inv = np.float32(1.0 / self.width) if exact else False
+            if inv is False:  # a width beyond float32's exponent range: divide in float64
+                idx[:n] = np.floor(np.abs(part).astype(np.float64) / self.width)
+            elif lo >= 0:
+                np.multiply(part, inv, out=idx[:n], casting="unsafe")  # the float32 product, truncated
+            elif hi <= 0:
+                np.multiply(part, -inv, out=idx[:n], casting="unsafe")
+            else:
+                np.multiply(np.abs(part, out=buf[:n]), inv, out=idx[:n], casting="unsafe")
+            np.add(idx[:n], offsets[:n], out=idx[:n])
+            self.lanes += np.bincount(idx[:n], minlength=_LANES * (nb + 1))
+
+
 @dataclass
 class Histogram:
-    """Histogram of |x| over ``[0, num_bins * bin_width)`` plus exact running statistics of x."""
+    """Histogram of |x| over ``[0, num_bins * bin_width]`` plus running statistics of x."""
 
     num_bins: int = DEFAULT_BINS
     counts: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
@@ -54,6 +177,7 @@ class Histogram:
     maximum: float = -math.inf
     total: float = 0.0
     total_sq: float = 0.0
+    edge: int = field(default=0, repr=False)  # values exactly on the top edge num_bins * bin_width (in the last bin)
 
     def __post_init__(self) -> None:
         if self.num_bins < 2 or self.num_bins & (self.num_bins - 1):
@@ -76,69 +200,56 @@ class Histogram:
         """Bin edges (num_bins + 1 values); all zeros before the first non-zero value."""
         return np.arange(self.num_bins + 1, dtype=np.float64) * (self.bin_width or 0.0)
 
+    def _raw(self) -> np.ndarray:
+        raw = np.append(self.counts, self.edge)
+        raw[self.num_bins - 1] -= self.edge
+        return raw
+
+    def _set_raw(self, raw: np.ndarray) -> None:
+        self.counts = raw[: self.num_bins].copy()
+        self.counts[self.num_bins - 1] += raw[self.num_bins]  # |x| == num_bins * w belongs to the last bin
+        self.edge = int(raw[self.num_bins])
+
     def _grow_to(self, absmax: float) -> None:
+        """Widen the bins (exactly, by summing neighbours) until ``absmax`` fits; set the first width."""
         if self.bin_width is None:
-            self.bin_width = math.ldexp(1.0, math.ceil(math.log2(absmax / self.num_bins)))
-            if absmax > self.num_bins * self.bin_width:  # log2 rounding at an exact power of two
-                self.bin_width *= 2
-            return
-        while absmax > self.num_bins * self.bin_width:
-            self.counts = np.concatenate([self.counts.reshape(-1, 2).sum(axis=1),
-                                          np.zeros(self.num_bins // 2, dtype=np.int64)])
-            self.bin_width *= 2
+            self.bin_width = _fit_width(absmax, self.num_bins)
+        elif absmax > self.num_bins * self.bin_width:
+            wider = _fit_width(absmax, self.num_bins)
+            self._set_raw(_widen(self._raw(), int(wider / self.bin_width)))
+            self.bin_width = wider
 
     def update(self, x, *, tensor: str | None = None, batch: int | None = None, samples: int | None = None) -> None:
-        """Add the values of ``x`` (any shape); ``samples`` defaults to ``x.shape[0]`` (the batch size)."""
+        """Add the values of ``x`` (any shape); ``samples`` defaults to ``x.shape[0]`` (the batch size).
+
+        A batch holding NaN or Inf raises :class:`NonFiniteError` and leaves the histogram unchanged.
+        """
         x = np.asarray(x)
         if x.dtype.kind not in "fiub":
             raise TypeError(f"{_where(tensor, batch)} has dtype {x.dtype}, expected a numeric array")
+        n_samples = samples if samples is not None else (int(x.shape[0]) if x.ndim else 1)
         if x.size == 0:
             self.batches += 1
-            self.samples += samples if samples is not None else (int(x.shape[0]) if x.ndim else 1)
+            self.samples += n_samples
             return
-        v = np.ascontiguousarray(x, dtype=np.float32).ravel()
-        lo, hi = float(v.min()), float(v.max())
-        if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN and Inf both surface in min / max
-            check_finite(v, tensor, batch)
+        v = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        scan = _BatchScan(self.num_bins, self.bin_width)
+        scan.scan(v, tensor, batch)  # raises before anything below changes
         self.batches += 1
-        self.samples += samples if samples is not None else (int(x.shape[0]) if x.ndim else 1)
+        self.samples += n_samples
         self.count += v.size
-        self.minimum, self.maximum = min(self.minimum, lo), max(self.maximum, hi)
-        self.total += float(v.sum(dtype=np.float64))
-        self.total_sq += float(np.einsum("i,i->", v, v, dtype=np.float64))  # not np.dot: BLAS threads stall here
-        absmax = max(abs(lo), abs(hi))
-        if absmax == 0.0:
-            self.zeros += v.size
-            if self.bin_width is not None:
-                self.counts[0] += v.size
-            return
-        first = self.bin_width is None
-        self._grow_to(absmax)
-        if first and self.zeros:
-            self.counts[0] += self.zeros  # zeros seen before the width was known
-        self.zeros += int(v.size - np.count_nonzero(v))
-        self._add(v)
-
-    def _add(self, v: np.ndarray, chunk: int = 1 << 16) -> None:
-        """Bin |v| in cache-sized chunks (about 1.5x faster than whole-array temporaries on large tensors)."""
-        w = self.bin_width
-        exact = -120 < math.frexp(w)[1] - 1 < 120  # 1/w is an exact float32 power of two
-        inv = np.float32(1.0 / w) if exact else 1.0 / w
-        buf = np.empty(min(chunk, v.size), dtype=np.float32 if exact else np.float64)
-        idx = np.empty(buf.size, dtype=np.intp)
-        counts = np.zeros(self.num_bins + 1, dtype=np.int64)
-        for start in range(0, v.size, chunk):
-            part = v[start:start + chunk]
-            n = part.size
-            np.abs(part, out=buf[:n])
-            if exact:
-                buf[:n] *= inv
-            else:
-                np.floor(buf[:n] / w, out=buf[:n])
-            idx[:n] = buf[:n]  # truncation == floor for values >= 0
-            counts += np.bincount(idx[:n], minlength=self.num_bins + 1)
-        counts[self.num_bins - 1] += counts[self.num_bins]  # |x| == num_bins * w belongs to the last bin
-        self.counts += counts[: self.num_bins]
+        self.minimum, self.maximum = min(self.minimum, scan.lo), max(self.maximum, scan.hi)
+        self.total += scan.total
+        self.total_sq += scan.total_sq
+        if scan.width is not None:
+            first = self.bin_width is None
+            self._grow_to(scan.width * self.num_bins)  # the batch's width: at least the current one
+            if first:
+                self.counts[0] += self.zeros  # zeros of earlier all-zero batches, seen before the width was known
+            raw = self._raw()
+            raw += scan.raw
+            self._set_raw(raw)
+        self.zeros += scan.zeros
 
     def stats(self) -> dict:
         """Summary statistics of x (signed) and of the histogram, JSON-ready."""
