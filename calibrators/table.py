@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._files import write_text_atomic
 from .errors import TableFormatError
 from .histogram import HistogramCollector
 from .methods import amax_from_histogram, check_method
@@ -77,17 +77,7 @@ class CalibrationTable:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON atomically (temporary file beside ``path``, then rename)."""
-        path = Path(path)
-        text = json.dumps(self.to_json(), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
     def from_json(cls, obj: object, source: str = "<json>") -> "CalibrationTable":

@@ -20,9 +20,9 @@ import math
 import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 
+from ._files import write_text_atomic
 from .errors import CacheFormatError
 
 __all__ = ["ALGORITHMS", "trt_version_number", "scale_to_hex", "hex_to_scale", "format_trt_cache",
@@ -110,17 +110,7 @@ def parse_trt_cache(text: str, source: str = "<cache>", expect_version: int | No
 def write_trt_cache(path: str | os.PathLike, amaxes: dict[str, float], version: str = "10.3.0",
                     algorithm: str = "EntropyCalibration2") -> Path:
     """Write the cache atomically."""
-    path = Path(path)
-    text = format_trt_cache(amaxes, version, algorithm)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text_atomic(path, format_trt_cache(amaxes, version, algorithm), encoding="ascii")
 
 
 def read_trt_cache(path: str | os.PathLike, expect_version: int | None = None) -> dict:

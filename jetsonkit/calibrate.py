@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from ._deps import require
-from ._io import check_output_path, sha256_bytes
+from ._io import check_output_path, check_output_suffix, sha256_bytes
 from ._progress import info, progress, warn
 from .datasource import ImageOptions, InputInfo, check_batch, open_data
 from .errors import (ConfigError, DataError, IncompatibleArtifactError, InputSpecError, ModelLoadError,
@@ -251,9 +251,12 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = "entropy", 
         calibrators.methods.check_method(method)
     except calibrators.UnknownMethodError as exc:
         raise UsageError(str(exc)) from exc
+    sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)
     for path in (output, trt_cache):
         if path is not None:
-            check_output_path(path)
+            check_output_path(path, inputs=sources)
+    if output is not None:
+        check_output_suffix(output, (".json",), "a calibration table (JSON)")
     collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "image_options")
     collector, sha = collect(onnx_path, data, **{k: options.pop(k) for k in collect_keys if k in options})
     info(f"computing {method} ranges for {len(collector)} tensors")

@@ -42,3 +42,28 @@ def test_cli_unknown_method_and_trt11(mnist_onnx, tmp_path, capsys):
     rc = main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "-q", "-o", str(tmp_path / "c.json"),
                "--trt-cache", str(tmp_path / "c.cache"), "--trt-version", "11.4.1"])
     assert rc == 2 and "removed in 11.0" in capsys.readouterr().err
+
+
+def test_cli_refuses_to_overwrite_the_model_or_name_the_table_like_a_model(mnist_onnx, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(mnist_onnx, model)
+    before = model.read_bytes()
+    assert main(["calibrate", str(model), "--data", "mnist:train:50", "-o", str(model)]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert model.read_bytes() == before
+    assert main(["calibrate", str(model), "--data", "mnist:train:50", "-o", str(tmp_path / "t.onnx")]) == 2
+    assert not (tmp_path / "t.onnx").exists()
+
+
+def test_table_and_cache_files_get_the_umask_mode(mnist_onnx, tmp_path):
+    import os
+    import stat
+
+    assert main(["calibrate", str(mnist_onnx), "--data", "mnist:train:50", "-o", str(tmp_path / "c.json"),
+                 "--trt-cache", str(tmp_path / "c.cache"), "--quiet"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("c.json", "c.cache"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
