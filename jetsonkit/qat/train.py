@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .._deps import require
-from .._progress import info, progress
-from ..errors import DataError
+from .._progress import info
+from .._train import linear_decay, run_epoch
 
 __all__ = ["QatTrainResult", "finetune", "sparsity_masks", "fp32_model", "summary", "evaluate_top1"]
 
@@ -88,13 +88,6 @@ def _param_groups(model: Any, lr: float, scale_lr: float) -> list[dict]:
     return [g for g in ({"params": weights, "lr": lr}, {"params": scales, "lr": scale_lr}) if g["params"]]
 
 
-def _split(batch: Any, index: int, need_labels: bool) -> tuple:
-    x, y = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
-    if need_labels and y is None:
-        raise DataError(f"QAT batch {index} has no labels", hint="give (x, y) batches, or distill=True")
-    return x, y
-
-
 def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, distill: bool = False,
              teacher: Any = None, epochs: int = 1, lr: float = 1e-4, scale_lr: float = 1e-2,
              max_steps: int | None = None,
@@ -106,8 +99,6 @@ def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, dis
     (``log2`` of the scale) train with ``scale_lr``, the weights with ``lr``.
     """
     torch = require("torch", purpose="QAT fine-tuning")
-    from ..sparsity.finetune import distillation_loss
-
     teacher = teacher if teacher is not None else (fp32_model(model) if distill else None)
     masks = sparsity_masks(model)
     mode = "distill" if teacher is not None else "labels"
@@ -115,7 +106,7 @@ def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, dis
     per_epoch = len(data) if hasattr(data, "__len__") else None
     total = max_steps or (per_epoch * epochs if per_epoch else None)
     opt = torch.optim.Adam(_param_groups(model, lr, scale_lr))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total)) if total else None
+    sched = linear_decay(opt, total)
     handle = masks.attach(opt)
     result = QatTrainResult(epochs, mode=mode)
     if eval_data is not None:
@@ -124,27 +115,11 @@ def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, dis
     start = time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
-            model.train()
-            loss_sum, seen = 0.0, 0
-            for i, batch in enumerate(progress(data, f"qat epoch {epoch}/{epochs}", total=per_epoch)):
-                x, y = _split(batch, i, need_labels=teacher is None)
-                out = model(x)
-                if teacher is not None:
-                    with torch.no_grad():
-                        target = teacher(x)
-                    loss = distillation_loss(out, target, temperature)
-                else:
-                    loss = loss_fn(out, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched:
-                    sched.step()
-                result.steps += 1
-                loss_sum, seen = loss_sum + float(loss.detach()) * len(x), seen + len(x)
-                if max_steps and result.steps >= max_steps:
-                    break
-            result.epoch_losses.append(loss_sum / max(seen, 1))
+            stats = run_epoch(model, data, opt, sched, loss_fn=loss_fn, teacher=teacher, temperature=temperature,
+                              label="QAT", epoch=epoch, epochs=epochs, total_per_epoch=per_epoch, step=result.steps,
+                              max_steps=max_steps)
+            result.steps, seen = stats.steps, stats.samples
+            result.epoch_losses.append(stats.mean_loss)
             line = f"qat epoch {epoch}/{epochs}: loss {result.epoch_losses[-1]:.4f} ({mode}), {seen} samples"
             if eval_data is not None:
                 result.epoch_top1.append(evaluate_top1(model, *eval_data))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .._deps import require
-from .._progress import info, progress
-from ..errors import DataError
+from .._progress import info
+from .._train import distillation_loss, linear_decay, run_epoch  # noqa: F401 (distillation_loss: public here)
 from .keep import MaskSet
 
 
@@ -28,36 +28,6 @@ class FinetuneResult:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def distillation_loss(student_logits, teacher_logits, temperature: float = 2.0):
-    """Hinton et al. 2015 soft-target loss, scaled by T^2 so its gradient size does not depend on T."""
-    torch = require("torch", purpose="distillation")
-    t = float(temperature)
-    log_p = torch.nn.functional.log_softmax(student_logits / t, dim=-1)
-    q = torch.nn.functional.softmax(teacher_logits / t, dim=-1)
-    return torch.nn.functional.kl_div(log_p, q, reduction="batchmean") * t * t
-
-
-def _split_batch(batch, index: int, need_labels: bool):
-    if isinstance(batch, (tuple, list)):
-        x, y = batch[0], (batch[1] if len(batch) > 1 else None)
-    else:
-        x, y = batch, None
-    if need_labels and y is None:
-        raise DataError(f"fine-tuning batch {index} has no labels", hint="give (x, y) batches, or a teacher to distil from")
-    if need_labels and (y.dim() != 1 or y.shape[0] != x.shape[0]):
-        raise DataError(f"fine-tuning batch {index}: labels of shape {tuple(y.shape)} do not match "
-                        f"inputs of shape {tuple(x.shape)}", hint="labels must be [batch] class indices")
-    return x, y
-
-
-def _forward(model, x, index: int):
-    try:
-        return model(x)
-    except (RuntimeError, ValueError) as exc:
-        raise DataError(f"fine-tuning batch {index} of shape {tuple(x.shape)} does not fit the model: "
-                        f"{str(exc).splitlines()[0]}", hint="give batches shaped like the model's input") from exc
 
 
 def finetune(model, data: Iterable, masks: MaskSet, *, loss_fn: Callable | None = None, teacher=None,
@@ -74,35 +44,20 @@ def finetune(model, data: Iterable, masks: MaskSet, *, loss_fn: Callable | None 
     steps_per_epoch = len(data) if hasattr(data, "__len__") else None
     total = max_steps or (steps_per_epoch * epochs if steps_per_epoch else None)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total)) if total else None
+    sched = linear_decay(opt, total)
     handle = masks.attach(opt)
     if teacher is not None:
         teacher.eval()
     result, start, step = FinetuneResult(epochs, 0, 0.0, mode=mode), time.perf_counter(), 0
     try:
-        model.train()
         for epoch in range(1, epochs + 1):
-            seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
-            for i, batch in enumerate(progress(data, f"{label} epoch {epoch}/{epochs}", total=steps_per_epoch)):
-                x, y = _split_batch(batch, i, need_labels=teacher is None)
-                out = _forward(model, x, i)
-                if teacher is not None:
-                    with torch.no_grad():
-                        target = teacher(x)
-                    loss = distillation_loss(out, target, temperature)
-                else:
-                    loss = loss_fn(out, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched:
-                    sched.step()
-                step += 1
-                loss_sum, seen = loss_sum + float(loss.detach()) * x.shape[0], seen + int(x.shape[0])
-                if max_steps and step >= max_steps:
-                    break
-            result.epoch_losses.append(loss_sum / max(seen, 1))
-            info(f"{label} epoch {epoch}/{epochs}: loss {result.epoch_losses[-1]:.4f} ({mode}), {seen} samples, "
+            t0 = time.perf_counter()
+            stats = run_epoch(model, data, opt, sched, loss_fn=loss_fn, teacher=teacher, temperature=temperature,
+                              label=label, epoch=epoch, epochs=epochs, total_per_epoch=steps_per_epoch, step=step,
+                              max_steps=max_steps)
+            step = stats.steps
+            result.epoch_losses.append(stats.mean_loss)
+            info(f"{label} epoch {epoch}/{epochs}: loss {stats.mean_loss:.4f} ({mode}), {stats.samples} samples, "
                  f"lr now {opt.param_groups[0]['lr']:.2e}, {time.perf_counter() - t0:.1f} s")
             if max_steps and step >= max_steps:
                 break
