@@ -199,7 +199,7 @@ def tensorrt_buildable() -> str | None:
     import importlib.util
 
     if importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT is not installed here (it ships with JetPack and NVIDIA's TensorRT containers)"
+        return "TensorRT is not installed here; it ships with JetPack and NVIDIA's TensorRT containers"
     try:
         ctypes.CDLL("libcuda.so.1")
     except OSError:
