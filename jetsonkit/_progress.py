@@ -6,6 +6,8 @@ Output goes to stderr so that ``--json`` keeps stdout machine-readable.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from typing import Iterable, Iterator, TypeVar
@@ -57,3 +59,22 @@ def progress(items: Iterable[T], label: str, total: int | None = None, every: fl
             print(f"{label} {i}{of} ({rate:.1f}/s)", end=end, file=sys.stderr, flush=True)
     if not _state["quiet"] and tty and total is not None and i and i < total:
         print(file=sys.stderr)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """While quiet, send what native libraries print on file descriptor 2 (e.g. LiteRT's "INFO: Created TensorFlow
+    Lite XNNPACK delegate") to /dev/null; errors they raise as Python exceptions still propagate."""
+    if not _state["quiet"]:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+

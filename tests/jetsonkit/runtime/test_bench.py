@@ -119,3 +119,16 @@ def test_cli_bench_refuses_options_it_would_ignore(mnist_onnx, capsys, extra, fr
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1 and fragment in lines[0]
+
+
+def test_quiet_bench_of_a_tflite_prints_nothing(mnist_tflite):
+    """LiteRT prints an INFO line from C++ on fd 2 when it creates XNNPACK; --quiet must silence it (a subprocess:
+    capsys cannot see file-descriptor output)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "jetsonkit", "bench", str(mnist_tflite), "--iterations", "5", "--warmup", "1"]
+    quiet = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == "", quiet.stderr
+    loud = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and "latency" in loud.stdout
