@@ -62,19 +62,31 @@ def progress(items: Iterable[T], label: str, total: int | None = None, every: fl
 
 
 @contextlib.contextmanager
+def fd_discarded(fd: int) -> Iterator[None]:
+    """Point file descriptor ``fd`` (1 or 2) at /dev/null for the block: native code (C++ in torch's exporter,
+    LiteRT) writes there directly, past Python's sys.stdout / sys.stderr. Without a real fd, nothing is redirected."""
+    stream = sys.stdout if fd == 1 else sys.stderr
+    try:
+        stream.flush()
+        saved = os.dup(fd)
+    except (OSError, ValueError):  # no real fd (embedded interpreters): nothing to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
-    """While quiet, send what native libraries print on file descriptor 2 (e.g. LiteRT's "INFO: Created TensorFlow
-    Lite XNNPACK delegate") to /dev/null; errors they raise as Python exceptions still propagate."""
+    """While quiet, discard what native libraries print on stderr (e.g. LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate"); errors they raise as Python exceptions still propagate."""
     if not _state["quiet"]:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
+    with fd_discarded(2):
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-

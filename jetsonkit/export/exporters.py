@@ -17,14 +17,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 from .._deps import require
+from .._progress import fd_discarded
 from ..errors import UnsupportedError
 
 __all__ = ["EXPORTERS", "run_exporter", "locate_op"]
@@ -89,30 +88,12 @@ def _quiet_torch():
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _stdout_fd_discarded():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), fd_discarded(1):
             warnings.simplefilter("ignore")
             yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-
-
-@contextlib.contextmanager
-def _stdout_fd_discarded():
-    """Point file descriptor 1 at /dev/null for the block (C++ code writes there directly)."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no real fd 1 (embedded interpreters): nothing to redirect
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as sink:
-            os.dup2(sink.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _explain_failure(torch, model, args, errors: list[tuple[str, BaseException]]) -> UnsupportedError:
