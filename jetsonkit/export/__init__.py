@@ -26,7 +26,7 @@ from .cleanup import clean_graph, describe_value, infer_and_check, name_nodes_by
 from .exporters import EXPORTERS, run_exporter
 from .parity import ParityReport, compare_outputs
 
-__all__ = ["export_onnx", "ExportResult", "ParityReport", "EXPORTERS", "DEFAULT_OPSET", "check_parity"]
+__all__ = ["export_onnx", "ExportResult", "ParityReport", "EXPORTERS", "DEFAULT_OPSET", "check_parity", "as_example_tensors"]
 
 DEFAULT_OPSET = 17  # parsed by TensorRT 8.6, 10.x and 11.x, ONNX Runtime and onnx2tf
 EXTERNAL_DATA_BYTES = 2_000_000_000  # protobuf's hard limit is 2 GiB; keep a margin for the graph itself
@@ -86,7 +86,7 @@ def export_onnx(model: Any, example_inputs: Any, path: str | Path, *, input_name
     if getattr(model, "training", False):  # dropout / batch statistics would make torch and ONNX disagree
         info("export: the model was in training mode; switching it to eval mode for export and parity")
         model.eval()
-    args = _as_tensors(torch, example_inputs)
+    args = as_example_tensors(torch, example_inputs)
     in_names = list(input_names) if input_names else _default_names("input", len(args))
     if len(in_names) != len(args):
         raise InputSpecError(f"{len(in_names)} input names ({', '.join(in_names)}) for {len(args)} example inputs",
@@ -168,7 +168,8 @@ def _raise_unless_parity(report: ParityReport, name: str) -> None:
         )
 
 
-def _as_tensors(torch, example_inputs: Any) -> tuple:
+def as_example_tensors(torch, example_inputs: Any) -> tuple:
+    """Example inputs as a tuple of tensors (numpy arrays converted); InputSpecError for anything else."""
     items = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     out = []
     for i, x in enumerate(items):

@@ -19,25 +19,12 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
+from ..export import as_example_tensors
 from .._progress import info, warn
 from ..errors import IncompatibleArtifactError, InputError, UsageError
 from .batchnorm import BATCHNORM_MODES, fold_batchnorm, freeze_batchnorm
 
-__all__ = ["prepare", "as_tuple"]
-
-
-def as_tuple(torch: Any, example_inputs: Any) -> tuple:
-    """Example inputs as a tuple of tensors (numpy arrays converted)."""
-    items = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
-    out = []
-    for x in items:
-        if isinstance(x, np.ndarray):
-            x = torch.from_numpy(np.ascontiguousarray(x))
-        if not isinstance(x, torch.Tensor):
-            raise InputError(f"example input of type {type(x).__name__} is not a tensor or array",
-                             hint="pass a tensor shaped like one batch of the model's input")
-        out.append(x)
-    return tuple(out)
+__all__ = ["prepare"]
 
 
 def _plan(plan: Any) -> Any:
@@ -130,7 +117,7 @@ def prepare(model: Any, calib: Any, example_inputs: Any = None, plan: Any = None
                          hint="load the model from its Python class (package.module:factory)")
     if ATTR in model.__dict__:
         raise InputError("model is already prepared for QAT", hint="prepare the FP32 model once")
-    example = as_tuple(torch, example_inputs if example_inputs is not None else _example_from(calib))
+    example = as_example_tensors(torch, example_inputs if example_inputs is not None else _example_from(calib))
     plan = _plan(plan)
     original = copy.deepcopy(model).eval()
     probe = copy.deepcopy(original)  # everything that can fail runs on a copy: the user's model stays as it was

@@ -53,12 +53,12 @@ def export(model: Any, example_inputs: Any, path: str | os.PathLike, *, check: b
     from ..quantize.placement import quant_sites
     from ..quantize.qdq import quantize_qdq
     from .mapping import map_sites
-    from .instrument import as_tuple
+    from ..export import as_example_tensors
     from .state import float_copy, state_of
 
     state = state_of(model, "export")
     final = check_output_path(path)
-    example = as_tuple(torch, example_inputs)
+    example = as_example_tensors(torch, example_inputs)
     fp32 = float_copy(model)
     with tempfile.TemporaryDirectory(prefix="jetsonkit-qat-") as tmp:
         onnx_path = Path(tmp) / "fp32.onnx"
