@@ -4,6 +4,8 @@
 - :func:`compute_amax`: ``entropy`` (TensorRT's KL algorithm), ``percentile``, ``mse``, ``minmax``.
 - :class:`CalibrationTable`: the JSON table later stages read; :func:`write_trt_cache` / :func:`read_trt_cache`.
 - :func:`fake_quantize`: the symmetric INT8 arithmetic every stage shares.
+- :func:`native_scan` / :func:`scan_status`: whether histograms fill with the C scan (``_scan.c``, compiled at run
+  time when a C compiler is present) or with the numpy reference scan, and why.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from .histogram import DEFAULT_BINS, ChannelRange, Histogram, HistogramCollector
 from .methods import (METHODS, amax_from_histogram, compute_amax, entropy_amax, flatten_spikes, kl_divergences,
                       merge_and_expand,
                       minmax_amax, mse_amax, percentile_amax)
+from ._native import scan_function as _scan_function
+from ._native import status as scan_status
 from .table import CalibrationTable, TensorRange
 from .trtcache import (format_trt_cache, hex_to_scale, parse_trt_cache, read_trt_cache, scale_to_hex,
                        trt_version_number, write_trt_cache)
@@ -26,5 +30,10 @@ __all__ = [
     "CalibrationTable", "TensorRange",
     "fake_quantize", "quantize_int8", "int8_scale", "channel_amax",
     "format_trt_cache", "parse_trt_cache", "write_trt_cache", "read_trt_cache", "scale_to_hex", "hex_to_scale",
-    "trt_version_number",
+    "trt_version_number", "native_scan", "scan_status",
 ]
+
+
+def native_scan() -> bool:
+    """True when histograms fill with the compiled C scan, False when with numpy (:func:`scan_status` says why)."""
+    return _scan_function() is not None

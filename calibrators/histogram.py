@@ -12,12 +12,14 @@ reads the data twice: once for the range, once for the histogram).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _native
 from .errors import NonFiniteError
 
 __all__ = ["Histogram", "HistogramCollector", "ChannelRange", "DEFAULT_BINS"]
@@ -82,20 +84,49 @@ def _lane_offsets(n: int, num_bins: int) -> np.ndarray:
 class _BatchScan:
     """Raw counts and statistics of one batch, kept apart from the running histogram (merged in at the end)."""
 
-    __slots__ = ("num_bins", "width", "lanes", "lo", "hi", "zeros", "total", "total_sq")
+    __slots__ = ("num_bins", "width", "lanes", "raw_native", "lo", "hi", "zeros", "total", "total_sq")
 
     def __init__(self, num_bins: int, width: float | None):
         self.num_bins, self.width = num_bins, width
         self.lanes = None if width is None else np.zeros(_LANES * (num_bins + 1), dtype=np.int64)
+        self.raw_native = None
         self.lo, self.hi, self.zeros, self.total, self.total_sq = math.inf, -math.inf, 0, 0.0, 0.0
 
     @property
     def raw(self) -> np.ndarray | None:
         """The batch's raw counts (see :func:`_widen`): the sub-histograms summed."""
+        if self.raw_native is not None:
+            return self.raw_native
         return None if self.lanes is None else self.lanes.reshape(_LANES, -1).sum(axis=0)
 
     def scan(self, v: np.ndarray, tensor: str | None, batch: int | None, chunk: int | None = None) -> None:
-        """One pass over the float32 vector ``v``, chunk by chunk, each chunk read from memory once.
+        """Scan the float32 vector ``v``: natively (``_scan.c``) when it is built, else with numpy."""
+        fn = None if chunk else _native.scan_function()
+        if fn is None:
+            self.scan_numpy(v, tensor, batch, chunk)
+        else:
+            self.scan_native(fn, v, tensor, batch)
+
+    def scan_native(self, fn, v: np.ndarray, tensor: str | None, batch: int | None) -> None:
+        """The same counts as :meth:`scan_numpy`, in one read of ``v`` (sums in double rather than float32)."""
+        raw = np.zeros(self.num_bins + 1, dtype=np.int64)
+        exponent = ctypes.c_int32(_native.NO_WIDTH if self.width is None else math.frexp(self.width)[1] - 1)
+        stats = np.array([math.inf, -math.inf, 0.0, 0.0])
+        zeros = ctypes.c_int64(0)
+        rc = fn(v, v.size, self.num_bins, ctypes.byref(exponent), raw, stats, ctypes.byref(zeros))
+        if rc == _native.NONFINITE:
+            check_finite(v, tensor, batch)  # raises, with the counts of NaN and Inf
+        if rc != _native.OK:
+            raise MemoryError(f"native histogram scan of {_where(tensor, batch)} failed (code {rc})")
+        self.lo, self.hi, self.total, self.total_sq = (float(s) for s in stats)
+        self.zeros = zeros.value
+        if exponent.value != _native.NO_WIDTH:
+            self.width = math.ldexp(1.0, exponent.value)
+            self.raw_native = raw
+
+    def scan_numpy(self, v: np.ndarray, tensor: str | None, batch: int | None, chunk: int | None = None) -> None:
+        """The reference scan: one pass over the float32 vector ``v``, chunk by chunk, each chunk read from memory
+        once.
 
         Per chunk: min / max (NaN and Inf surface there), the exact-zero count, float32 pairwise sums of x and
         x**2 (accumulated in float64 across chunks), and the bin counts: ``trunc(|x| * (1/w))`` (exact: ``w`` is

@@ -56,6 +56,7 @@ def diagnose() -> list[Check]:
     checks += _cuda_checks()
     checks.append(_jetson_check())
     checks.append(_nvcc_check())
+    checks.append(_scan_check())
     return checks
 
 
@@ -174,6 +175,14 @@ def _nvcc_check() -> Check:
         return Check("nvcc", "missing", f"{nvcc} does not run: {exc}")
     m = re.search(r"release ([\d.]+)", out)
     return Check("nvcc", "ok", f"{m.group(1) if m else 'unknown version'} ({nvcc})")
+
+
+def _scan_check() -> Check:
+    """Which histogram scan calibration uses: the C one (built on first use with the C compiler) or numpy's."""
+    import calibrators
+
+    native = calibrators.native_scan()
+    return Check("calibration scan", "ok" if native else "info", calibrators.scan_status())
 
 
 def cpu_name() -> str:

@@ -8,7 +8,9 @@ Measures, on this machine:
    after loading the model and data), jetsonkit entropy vs ONNX Runtime Entropy as quantize_static calls it;
 3. plain ONNX Runtime inference over the same data (the floor every calibrator pays), and the ratio of the time
    each tool spends beyond it;
-4. time of one entropy amax computation on a full 2048-bin histogram (best of repeats).
+4. time of one entropy amax computation on a full 2048-bin histogram (best of repeats);
+5. the histogram scan alone, ns per value, native C scan vs the numpy reference scan (4M ReLU-like values), and
+   jetsonkit entropy once more with the numpy scan (JETSONKIT_NATIVE=0: a machine without a C compiler).
 ONNX Runtime's calibrators run as quantize_static runs them (create_calibrator -> collect_data -> compute_data),
 on the node types whose inputs jetsonkit calibrates; for the 224x224 net they are fed 32 images per collect_data
 call, because one call over all 256 images keeps every intermediate output in memory (many GB here).
@@ -146,6 +148,31 @@ def memory_child(tool: str, model: str, n: int) -> dict:
     return {"tool": tool, "samples": n, "growth_mb": (peak - base) / 1024}
 
 
+def with_numpy_scan(fn):
+    """Run ``fn`` with the native scan switched off (the numpy reference scan), as on a machine without cc."""
+    old = os.environ.get("JETSONKIT_NATIVE")
+    os.environ["JETSONKIT_NATIVE"] = "0"
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ["JETSONKIT_NATIVE"]
+        else:
+            os.environ["JETSONKIT_NATIVE"] = old
+
+
+def scan_ns_per_value() -> dict:
+    """The histogram scan alone on 4M ReLU-like float32 values: native vs numpy, best of 5, ns per value."""
+    import calibrators
+
+    x = np.maximum(np.random.default_rng(0).normal(size=1 << 22), 0).astype(np.float32)
+    timing = lambda: min(timeit.repeat(lambda: calibrators.Histogram.of(x), number=1, repeat=5)) / x.size * 1e9
+    out = {"numpy": with_numpy_scan(timing)}
+    if calibrators.native_scan():
+        out["native"] = timing()
+    return out
+
+
 def amax_time_ms() -> float:
     import calibrators
 
@@ -167,12 +194,13 @@ def main() -> None:
         tool, model, n = args.memory_child
         print(json.dumps(memory_child(tool, model, int(n))))
         return
+    import calibrators
     from jetsonkit._progress import set_quiet
 
     set_quiet(True)
     now = datetime.datetime.now(datetime.timezone.utc)
     results: dict = {"machine": machine(), "date": now.isoformat(timespec="minutes"),
-                      "load_average_start": os.getloadavg()}
+                      "load_average_start": os.getloadavg(), "scan": calibrators.scan_status()}
     # (model, samples, batch, ORT images per collect_data call, repeats: best of); ORT needs equal batch sizes
     cases = [("mnist", 1000, 100, None, 3)]
     if not args.quick:
@@ -189,12 +217,14 @@ def main() -> None:
             infer = best_of(repeats, lambda: run_inference(paths[kind], x, batch))
             jk = best_of(repeats, lambda: run_jetsonkit(paths[kind], x, "entropy", batch))
             jk_mm = best_of(repeats, lambda: run_jetsonkit(paths[kind], x, "minmax", batch))
+            jk_np = best_of(repeats, lambda: with_numpy_scan(lambda: run_jetsonkit(paths[kind], x, "entropy", batch)))
             ort_mm = best_of(repeats, lambda: run_ort(paths[kind], x, "MinMax", batch, chunk, tmp))
             ort_ent = best_of(repeats, lambda: run_ort(paths[kind], x, "Entropy", batch, chunk, tmp))
             rows.append({"model": kind, "samples": n, "jetsonkit_entropy_s": jk[0], "jetsonkit_minmax_s": jk_mm[0],
-                         "jetsonkit_tensors": jk[1], "ort_minmax_s": ort_mm[0], "ort_entropy_s": ort_ent[0],
+                         "jetsonkit_entropy_numpy_scan_s": jk_np[0], "jetsonkit_tensors": jk[1],
+                         "ort_minmax_s": ort_mm[0], "ort_entropy_s": ort_ent[0],
                          "ort_tensors": ort_ent[1], "speedup_vs_ort_entropy": ort_ent[0] / jk[0],
-                         "inference_s": infer[0],
+                         "speedup_numpy_scan_vs_ort_entropy": ort_ent[0] / jk_np[0], "inference_s": infer[0],
                          "beyond_inference_s": {"jetsonkit_entropy": jk[0] - infer[0],
                                                 "ort_minmax": ort_mm[0] - infer[0],
                                                 "ort_entropy": ort_ent[0] - infer[0]},
@@ -209,10 +239,11 @@ def main() -> None:
                     mem.append(json.loads(out.stdout.strip().splitlines()[-1]))
             results["memory"] = mem
     results["entropy_amax_ms_2048_bins"] = amax_time_ms()
+    results["scan_ns_per_value"] = scan_ns_per_value()
     results["load_average_end"] = os.getloadavg()
     print(f"machine: {results['machine']}\ndate: {results['date']}\nload average (1/5/15 min) at start "
           f"{'/'.join(f'{v:.2f}' for v in results['load_average_start'])}, at end "
-          f"{'/'.join(f'{v:.2f}' for v in results['load_average_end'])}\n")
+          f"{'/'.join(f'{v:.2f}' for v in results['load_average_end'])}\nhistogram scan: {results['scan']}\n")
     print(f"{'model':<8}{'samples':>8}{'jetsonkit entropy':>19}{'jetsonkit minmax':>18}{'ORT MinMax':>12}"
           f"{'ORT Entropy':>13}{'speed-up':>10}{'tensors (jk/ORT)':>18}")
     for r in results["wall"]:
@@ -224,8 +255,13 @@ def main() -> None:
         print(f"{r['model']}: plain inference {r['inference_s']:.2f}s; time beyond it: jetsonkit entropy "
               f"{b['jetsonkit_entropy']:.2f}s, ORT MinMax {b['ort_minmax']:.2f}s, ORT Entropy {b['ort_entropy']:.2f}s "
               f"(ORT Entropy / jetsonkit: {r['overhead_ratio']:.1f}x)")
+        print(f"{r['model']}: jetsonkit entropy with the numpy scan (no C compiler): "
+              f"{r['jetsonkit_entropy_numpy_scan_s']:.2f}s "
+              f"({r['speedup_numpy_scan_vs_ort_entropy']:.1f}x faster than ORT Entropy)")
     for m in results.get("memory", []):
         print(f"peak memory growth, {m['tool']:<9} entropy, MNIST {m['samples']:>5} samples: {m['growth_mb']:8.1f} MB")
+    scan = results["scan_ns_per_value"]
+    print("histogram scan alone, 4M ReLU-like values: " + ", ".join(f"{k} {v:.2f} ns/value" for k, v in scan.items()))
     print(f"entropy amax, one 2048-bin histogram: {results['entropy_amax_ms_2048_bins']:.2f} ms (best of 7)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

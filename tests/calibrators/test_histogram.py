@@ -1,9 +1,20 @@
-"""Streaming histogram: exact growth, constant memory, NaN / Inf rejection, per-channel ranges."""
+"""Streaming histogram: exact growth, constant memory, NaN / Inf rejection, per-channel ranges.
+
+Every test here runs twice: on the native C scan and on the numpy reference scan.
+"""
 
 import numpy as np
 import pytest
 
-from calibrators import ChannelRange, Histogram, HistogramCollector, NonFiniteError
+from calibrators import ChannelRange, Histogram, HistogramCollector, NonFiniteError, _native
+
+
+@pytest.fixture(autouse=True, params=["native", "numpy"])
+def scan_path(request, monkeypatch):
+    monkeypatch.setenv("JETSONKIT_NATIVE", "1" if request.param == "native" else "0")
+    if request.param == "native" and _native.scan_function() is None:
+        pytest.skip(f"native scan not built here: {_native.status()}")
+    return request.param
 
 
 def test_growth_by_merging_equals_one_pass(rng):

@@ -22,7 +22,7 @@ def test_all_checks_present_and_well_formed():
     checks = doctor.diagnose()
     names = [c.name for c in checks]
     for expected in ("python", "numpy", "torch", "onnx", "onnxruntime", "TensorRT", "CUDA driver", "pycuda", "LiteRT",
-                     "Jetson / DLA", "nvcc"):
+                     "Jetson / DLA", "nvcc", "calibration scan"):
         assert expected in names
     assert all(c.status in ("ok", "missing", "info") and c.detail for c in checks)
     text = doctor.format_checks(checks)

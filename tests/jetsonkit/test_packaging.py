@@ -1,0 +1,32 @@
+"""The wheel carries the non-Python files the code opens at run time (package data), built from this tree."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="setuptools not installed: cannot build")
+def test_wheel_ships_the_sources_compiled_at_run_time(tmp_path):
+    # a copy of the tracked tree, so the build leaves nothing (build/, *.egg-info) in the checkout
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        target = tmp_path / "src" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((REPO / name).read_bytes())
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path / "wheel"), str(tmp_path / "src")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("jetsonkit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("calibrators/_scan.c", "kernels/preprocess.cu", "jetsonkit/build/trt_api/11.4.txt",
+                   "jetsonkit/examples/mnist_recipe.yaml", "jetsonkit/examples/sensitive_mnist.npz"):
+        assert needed in names, f"{needed} missing from the wheel"
