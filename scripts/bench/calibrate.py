@@ -10,7 +10,10 @@ Measures, on this machine:
    each tool spends beyond it;
 4. time of one entropy amax computation on a full 2048-bin histogram (best of repeats);
 5. the histogram scan alone, ns per value, native C scan vs the numpy reference scan (4M ReLU-like values), and
-   jetsonkit entropy once more with the numpy scan (JETSONKIT_NATIVE=0: a machine without a C compiler).
+   jetsonkit entropy once more with the numpy scan (JETSONKIT_NATIVE=0: a machine without a C compiler);
+6. with --modelopt DIR (made by scripts/bench/modelopt_cpu.sh): NVIDIA ModelOpt's ONNX INT8 quantization with
+   entropy calibration on CPU (modelopt.onnx.quantization.quantize, calibration and Q/DQ in one call) beside
+   jetsonkit calibrate + quantize_qdq, wall time on both models and MNIST top-1 of both Q/DQ models (10k test split).
 ONNX Runtime's calibrators run as quantize_static runs them (create_calibrator -> collect_data -> compute_data),
 on the node types whose inputs jetsonkit calibrates; for the 224x224 net they are fed 32 images per collect_data
 call, because one call over all 256 images keeps every intermediate output in memory (many GB here).
@@ -18,7 +21,7 @@ Batches: 100 images (MNIST), 8 (224x224), the same for every tool. MNIST timings
 224x224 net's a single run (--repeats-224 N: best of N); every tool is timed the same way, one after the other,
 in this one process. The load average at start and end is printed: the figures
 mean little on a busy machine.
-Usage: scripts/bench/calibrate.py [--quick] [--repeats-224 N]   (--quick: MNIST only, no memory runs)
+Usage: scripts/bench/calibrate.py [--quick] [--repeats-224 N] [--modelopt DIR]   (--quick: MNIST only, no memory runs)
 """
 
 from __future__ import annotations
@@ -98,6 +101,46 @@ def run_ort(model: Path, x: np.ndarray, method: str, batch: int, chunk: int | No
         cal.collect_data(_Reader(x[i:i + step], batch))
     ranges = cal.compute_data()
     return time.perf_counter() - start, len(ranges.data if hasattr(ranges, "data") else ranges)
+
+
+def run_jetsonkit_qdq(model: Path, x: np.ndarray, batch: int, out: Path) -> tuple[float, int]:
+    """jetsonkit's whole INT8 path as ModelOpt's quantize() does it: entropy calibration, then the Q/DQ model."""
+    from jetsonkit.calibrate import calibrate
+    from jetsonkit.quantize import quantize_qdq
+
+    start = time.perf_counter()
+    table = calibrate(model, x, "entropy", batch_size=batch)
+    quantize_qdq(model, table, out)
+    return time.perf_counter() - start, len(table.tensors)
+
+
+def run_modelopt(model: Path, x: np.ndarray, batch: int, out: Path) -> tuple[float, int]:
+    """ModelOpt's ONNX INT8 quantization, entropy calibration on the CPU, ``batch`` images per ONNX Runtime run."""
+    import logging
+
+    from modelopt.onnx.quantization import quantize
+
+    shape = "x".join(str(d) for d in (batch, *x.shape[1:]))
+    start = time.perf_counter()
+    quantize(str(model), "int8", calibration_data={"input": x}, calibration_method="entropy",
+             calibration_shapes=f"input:{shape}", calibration_eps=["cpu"], output_path=str(out), log_level="ERROR")
+    seconds = time.perf_counter() - start
+    logging.getLogger().handlers.clear()
+    import onnx
+
+    return seconds, sum(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+
+
+def mnist_top1(model: Path) -> float:
+    import onnxruntime as ort
+
+    from jetsonkit.examples import mnist
+
+    x, y = mnist.load_split("test")
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    logits = np.concatenate([sess.run(None, {name: x[i:i + 1000]})[0] for i in range(0, len(x), 1000)])
+    return float((logits.argmax(1) == y).mean() * 100)
 
 
 def run_inference(model: Path, x: np.ndarray, batch: int) -> tuple[float, int]:
@@ -188,6 +231,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats-224", type=int, default=1, help="best of N runs on the 224x224 net (default 1)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--modelopt", metavar="DIR", help="ModelOpt installed by scripts/bench/modelopt_cpu.sh DIR: add it")
     ap.add_argument("--memory-child", nargs=3, metavar=("TOOL", "MODEL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -230,6 +274,20 @@ def main() -> None:
                                                 "ort_entropy": ort_ent[0] - infer[0]},
                          "overhead_ratio": (ort_ent[0] - infer[0]) / max(jk[0] - infer[0], 1e-3)})
         results["wall"] = rows
+        if args.modelopt:
+            sys.path.insert(0, args.modelopt)
+            results["modelopt"] = []
+            for kind, n, batch, _chunk, repeats in cases:
+                x = load_data(kind, n)
+                jk_path, mo_path = tmp / f"{kind}.jk.qdq.onnx", tmp / f"{kind}.mo.qdq.onnx"
+                jk = best_of(repeats, lambda: run_jetsonkit_qdq(paths[kind], x, batch, jk_path))
+                mo = best_of(repeats, lambda: run_modelopt(paths[kind], x, batch, mo_path))
+                row = {"model": kind, "samples": n, "jetsonkit_s": jk[0], "modelopt_s": mo[0],
+                       "speedup": mo[0] / jk[0], "modelopt_quantize_nodes": mo[1]}
+                if kind == "mnist":
+                    row.update(fp32_top1=mnist_top1(paths[kind]), jetsonkit_top1=mnist_top1(jk_path),
+                               modelopt_top1=mnist_top1(mo_path))
+                results["modelopt"].append(row)
         if not args.quick:
             mem = []
             for tool in ("jetsonkit", "ort"):
@@ -258,6 +316,11 @@ def main() -> None:
         print(f"{r['model']}: jetsonkit entropy with the numpy scan (no C compiler): "
               f"{r['jetsonkit_entropy_numpy_scan_s']:.2f}s "
               f"({r['speedup_numpy_scan_vs_ort_entropy']:.1f}x faster than ORT Entropy)")
+    for r in results.get("modelopt", []):
+        acc = (f"; MNIST top-1 FP32 {r['fp32_top1']:.2f} %, jetsonkit {r['jetsonkit_top1']:.2f} %, ModelOpt "
+               f"{r['modelopt_top1']:.2f} %" if "fp32_top1" in r else "")
+        print(f"{r['model']}: INT8 Q/DQ model with entropy ranges (calibration + Q/DQ), jetsonkit "
+              f"{r['jetsonkit_s']:.2f}s vs ModelOpt {r['modelopt_s']:.2f}s ({r['speedup']:.1f}x){acc}")
     for m in results.get("memory", []):
         print(f"peak memory growth, {m['tool']:<9} entropy, MNIST {m['samples']:>5} samples: {m['growth_mb']:8.1f} MB")
     scan = results["scan_ns_per_value"]
