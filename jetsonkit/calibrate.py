@@ -23,7 +23,8 @@ from .datasource import ImageOptions, InputInfo, check_batch, open_data
 from .errors import (ConfigError, DataError, IncompatibleArtifactError, InputSpecError, ModelLoadError,
                      UsageError)
 
-__all__ = ["calibrate", "collect", "model_inputs", "ADVISED_SAMPLES", "table_for_model"]
+__all__ = ["calibrate", "collect", "model_inputs", "ADVISED_SAMPLES", "table_for_model", "range_rows",
+           "format_ranges"]
 
 ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -278,6 +279,27 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = "entropy", 
     if trt_cache is not None:
         write_trt_cache(table, trt_cache, trt_version)
     return table
+
+
+def range_rows(table: Any) -> list[dict]:
+    """Per tensor, in table (graph) order: the chosen amax, the largest |x| seen, the share of that range kept
+    (amax / max |x|: 1.0 keeps every value, below 1.0 clips outliers) and the fraction of exact zeros."""
+    rows = []
+    for name, r in table.tensors.items():
+        absmax = float(r.stats.get("absmax", 0.0))
+        rows.append({"tensor": name, "amax": float(r.amax), "absmax": absmax,
+                     "kept": float(r.amax) / absmax if absmax else 1.0,
+                     "zero_fraction": float(r.stats.get("zero_fraction", 0.0))})
+    return rows
+
+
+def format_ranges(rows: Sequence[dict], indent: str = "  ") -> list[str]:
+    """:func:`range_rows` as aligned text lines, a header first."""
+    width = max([len("tensor")] + [len(r["tensor"]) for r in rows])
+    lines = [f"{indent}{'tensor':<{width}}  {'amax':>10}  {'max |x|':>10}  {'kept':>6}  {'zeros':>6}"]
+    lines += [f"{indent}{r['tensor']:<{width}}  {r['amax']:>10.5g}  {r['absmax']:>10.5g}  {r['kept']:>6.1%}  "
+              f"{r['zero_fraction']:>6.1%}" for r in rows]
+    return lines
 
 
 def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.3.0") -> Path:

@@ -67,12 +67,35 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
     _mark_pareto(rows)
     sensitivity = {k.split(":", 1)[1]: v["sensitivity"] for k, v in results.items()
                    if k.startswith("quantize:") and v.get("sensitivity")}
+    calibration = {k.split(":", 1)[1]: _calibration(out / f"{k.split(':', 1)[1]}.calib.json")
+                   for k in results if k.startswith("calibrate:")}
     return {"format": FORMAT, "jetsonkit": __version__, "recipe": recipe.path, "name": recipe.name,
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine_summary(),
             "out_dir": str(out), "metric": recipe.evaluation.metric, "evaluation_data": recipe.evaluation.data,
             "bench": recipe.bench.__dict__, "reference": {"artifact": ref_path.name, **ref},
-            "budgets": recipe.budgets.__dict__, "rows": rows, "sensitivity": sensitivity,
+            "budgets": recipe.budgets.__dict__, "rows": rows, "sensitivity": sensitivity, "calibration": calibration,
             "stages": [s.as_dict() for s in log], "stage_results": results, "seconds": round(seconds, 2)}
+
+
+def _calibration(path: Path) -> dict:
+    """The shared calibration table of one model, as the report shows it (read back from the file written)."""
+    import calibrators
+
+    from ..calibrate import range_rows
+
+    table = calibrators.CalibrationTable.load(path)
+    return {"file": path.name, "method": table.method, "samples": table.samples, "ranges": range_rows(table)}
+
+
+def calibration_text(report: dict) -> list[str]:
+    """The calibration tables as text lines (the demo and compress print them)."""
+    from ..calibrate import format_ranges
+
+    lines = []
+    for model, c in report.get("calibration", {}).items():
+        lines += [f"calibration of {model}.onnx: {c['method']} ranges for {len(c['ranges'])} tensors from "
+                  f"{c['samples']} samples -> {c['file']}", *format_ranges(c["ranges"])]
+    return lines
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------
@@ -128,6 +151,12 @@ def _markdown(report: dict) -> str:
                   "|---|---|---|---|"]
         parts += [f"| {s['layer']} | {s['op']} | {s['sensitivity']:.4g} | {s['decision']} |" for s in scores]
         parts += ["", f"![sensitivity](plots/sensitivity_{model}.png)", ""]
+    for model, c in report.get("calibration", {}).items():
+        parts += [f"## Calibration: {model}.onnx ({c['method']}, {c['samples']} samples, `{c['file']}`)", "",
+                  "| tensor | amax | max \\|x\\| | kept | zeros |", "|---|---|---|---|---|"]
+        parts += [f"| `{r['tensor']}` | {r['amax']:.5g} | {r['absmax']:.5g} | {r['kept']:.1%} | "
+                  f"{r['zero_fraction']:.1%} |" for r in c["ranges"]]
+        parts += [""]
     parts += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
     parts += [f"| {s['name']} | {s['status']} | {s['seconds']:.2f} |" for s in report["stages"]]
     return "\n".join(parts) + "\n"
@@ -154,6 +183,12 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
     parts += [img(PLOTS[0]), img(PLOTS[1])]
     for model in report.get("sensitivity", {}):
         parts += [f"<h2>Per-layer INT8 sensitivity: {html.escape(model)}</h2>", img(f"sensitivity_{model}.png")]
+    for model, c in report.get("calibration", {}).items():
+        rows = "".join(f"<tr><td>{html.escape(r['tensor'])}</td><td>{r['amax']:.5g}</td><td>{r['absmax']:.5g}</td>"
+                       f"<td>{r['kept']:.1%}</td><td>{r['zero_fraction']:.1%}</td></tr>" for r in c["ranges"])
+        parts += [f"<h2>Calibration: {html.escape(model)}.onnx ({html.escape(c['method'])}, {c['samples']} samples, "
+                  f"{html.escape(c['file'])})</h2>", "<table><thead><tr><th>tensor</th><th>amax</th><th>max |x|</th>"
+                  f"<th>kept</th><th>zeros</th></tr></thead><tbody>{rows}</tbody></table>"]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
              "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}")
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>jetsonkit report: "

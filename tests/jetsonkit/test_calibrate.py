@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import calibrators
-from jetsonkit.calibrate import ADVISED_SAMPLES, calibrate, collect, table_for_model
+from jetsonkit.calibrate import ADVISED_SAMPLES, calibrate, collect, format_ranges, range_rows, table_for_model
 from jetsonkit.errors import DataError, IncompatibleArtifactError, InputSpecError, UsageError
 
 
@@ -92,6 +92,23 @@ def test_calibrate_writes_table_and_trt_cache(mnist_onnx, mnist_train_1k, tmp_pa
     cache = calibrators.read_trt_cache(tmp_path / "c.cache", expect_version=8601)
     for name, amax in table.amaxes().items():
         assert cache["amax"][name] == pytest.approx(amax, rel=1e-6)
+
+
+def test_range_rows_show_what_each_range_keeps(mnist_onnx, mnist_collected):
+    collector, sha = mnist_collected
+    entropy = calibrators.CalibrationTable.from_collector(collector, "entropy", model_sha256=sha)
+    rows = range_rows(entropy)
+    assert [r["tensor"] for r in rows] == list(entropy.tensors)
+    for r in rows:
+        h = collector[r["tensor"]]
+        assert r["absmax"] == h.absmax and r["amax"] == entropy.amax(r["tensor"])
+        assert r["kept"] == pytest.approx(r["amax"] / h.absmax) and 0 < r["kept"] <= 1
+        assert r["zero_fraction"] == pytest.approx(h.zeros / h.count)
+    assert any(r["kept"] < 0.95 for r in rows), "entropy clips some activation on MNIST"
+    assert all(r["kept"] == 1.0 for r in range_rows(calibrators.CalibrationTable.from_collector(collector, "minmax")))
+    lines = format_ranges(rows)
+    assert len(lines) == len(rows) + 1 and lines[0].split() == ["tensor", "amax", "max", "|x|", "kept", "zeros"]
+    assert lines[1].split()[0] == rows[0]["tensor"] and f"{rows[0]['amax']:.5g}" in lines[1]
 
 
 def test_table_for_another_model_is_refused(mnist_onnx, mnist_train_1k, tmp_path):

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from ...calibrate import calibrate
+    from ...calibrate import calibrate, format_ranges, range_rows
     from ...datasource import ImageOptions
     from ...errors import UsageError
 
@@ -64,14 +64,12 @@ def run(args: argparse.Namespace) -> CommandResult:
         options["image_options"] = ImageOptions(args.image_size, args.mean, args.std, args.layout)
     table = calibrate(args.model, args.data, args.method, output=args.output, trt_cache=args.trt_cache,
                       trt_version=args.trt_version, **options)
-    rows = [(name, r.amax, r.stats.get("absmax", 0.0)) for name, r in table.tensors.items()]
-    width = max(len(n) for n, _, _ in rows)
+    rows = range_rows(table)
     lines = [f"{args.method} ranges for {len(rows)} tensors from {table.samples} samples -> {args.output}",
-             f"  {'tensor':<{width}}  {'amax':>10}  {'max |x|':>10}"]
-    lines += [f"  {n:<{width}}  {a:>10.5g}  {m:>10.5g}" for n, a, m in rows]
+             *format_ranges(rows)]
     if args.trt_cache:
         lines.append(f"TensorRT {args.trt_version} calibration cache -> {args.trt_cache}")
     data = {"model": args.model, "data": args.data, "method": args.method, "output": args.output,
             "trt_cache": args.trt_cache, "samples": table.samples, "model_sha256": table.model_sha256,
-            "tensors": {n: {"amax": a, "absmax": m} for n, a, m in rows}}
+            "tensors": {r["tensor"]: {"amax": r["amax"], "absmax": r["absmax"]} for r in rows}}
     return CommandResult(data=data, text="\n".join(lines))

@@ -18,11 +18,11 @@ def add_arguments(parser) -> None:
 
 def summary_text(result) -> str:
     """The table and where the report is, for people."""
-    from ...pipeline.report import markdown_table
+    from ...pipeline.report import calibration_text, markdown_table
 
     ran = sum(s.status == "ran" for s in result.stage_log)
     reused = sum(s.status == "reused" for s in result.stage_log)
-    lines = [markdown_table(result.report), ""]
+    lines = [*calibration_text(result.report), "", markdown_table(result.report), ""]
     for r in result.rows:
         if r["status"] != "measured":
             lines.append(f"{r['target']}: {r['status']} ({r['note']}); finish on the device: {r['finish']}")

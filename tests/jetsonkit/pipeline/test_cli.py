@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+import calibrators
+
 pytest.importorskip("yaml")
 
 from jetsonkit.cli import main  # noqa: E402
@@ -87,6 +89,13 @@ def test_demo_is_compress_on_the_bundled_recipe(capsys, tmp_path):
     assert rows["jetson-orin"]["status"] == "not built here"
     assert "| mnist.qat.onnx | onnxruntime | int8 QAT |" in text
     assert "99.05%" in text and "parity max abs" in text and "mnist.onnx" in text
+    table = calibrators.CalibrationTable.load(out / "mnist.calib.json")  # the calibration table is printed too
+    assert f"calibration of mnist.onnx: entropy ranges for {len(table.tensors)} tensors from 1000 samples" in text
+    for name, amax in table.amaxes().items():
+        assert any(line.split()[:2] == [name, f"{amax:.5g}"] for line in text.splitlines()), name
+    report = json.loads((out / "report.json").read_text())
+    assert {r["tensor"]: r["amax"] for r in report["calibration"]["mnist"]["ranges"]} == table.amaxes()
+    assert "## Calibration: mnist.onnx (entropy, 1000 samples" in (out / "report.md").read_text()
     assert json.loads((out / "results.json").read_text())["values"]["fp32_top1"] == pytest.approx(0.9905)
 
 
