@@ -113,12 +113,15 @@ class _BatchScan:
         exponent = ctypes.c_int32(_native.NO_WIDTH if self.width is None else math.frexp(self.width)[1] - 1)
         stats = np.array([math.inf, -math.inf, 0.0, 0.0])
         zeros = ctypes.c_int64(0)
+        if v.ctypes.data % v.itemsize:  # a view at an odd byte offset: C wants aligned floats
+            v = v.copy()
         rc = fn(v, v.size, self.num_bins, ctypes.byref(exponent), raw, stats, ctypes.byref(zeros))
         if rc == _native.NONFINITE:
             check_finite(v, tensor, batch)  # raises, with the counts of NaN and Inf
         if rc != _native.OK:
             raise MemoryError(f"native histogram scan of {_where(tensor, batch)} failed (code {rc})")
         self.lo, self.hi, self.total, self.total_sq = (float(s) for s in stats)
+        self.lo, self.hi = self.lo + 0.0, self.hi + 0.0  # -0.0 -> 0.0, as in the numpy scan
         self.zeros = zeros.value
         if exponent.value != _native.NO_WIDTH:
             self.width = math.ldexp(1.0, exponent.value)
@@ -146,7 +149,7 @@ class _BatchScan:
         for start in range(0, v.size, chunk):
             part = v[start:start + chunk]
             n = part.size
-            lo, hi = float(part.min()), float(part.max())
+            lo, hi = float(part.min()) + 0.0, float(part.max()) + 0.0  # + 0.0: a zero extreme is +0.0 on both paths
             if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN and Inf both surface in min / max
                 check_finite(v, tensor, batch)
             if lo < self.lo:
@@ -213,6 +216,8 @@ class Histogram:
     def __post_init__(self) -> None:
         if self.num_bins < 2 or self.num_bins & (self.num_bins - 1):
             raise ValueError(f"num_bins must be a power of two >= 2, got {self.num_bins}")
+        if self.bin_width is not None and not (self.bin_width > 0 and math.frexp(self.bin_width)[0] == 0.5):
+            raise ValueError(f"bin_width must be a power of two (exact growth rests on it), got {self.bin_width!r}")
         if self.counts is None:
             self.counts = np.zeros(self.num_bins, dtype=np.int64)
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +171,68 @@ def test_widths_are_powers_of_two_on_both_paths(rng):
     h = Histogram.of(rng.normal(0, 7, 3000))
     mantissa, _ = math.frexp(h.bin_width)
     assert mantissa == 0.5 and h.absmax <= 2048 * h.bin_width < 2 * h.absmax
+
+
+def test_bin_width_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        Histogram(bin_width=0.3)
+    assert Histogram(bin_width=2.0 ** -5).bin_width == 2.0 ** -5
+
+
+@needs_cc
+def test_negative_zero_extremes_and_misaligned_views_agree(fresh_native, monkeypatch):
+    raw = np.zeros(4 * 1001 + 1, np.uint8)
+    view = np.frombuffer(raw.data, dtype=np.float32, offset=1, count=1000)  # floats at an odd byte address
+    for data in (np.float32([-0.0, 0.0, 1.0]), np.float32([0.0, -0.0, -1.0]), view):
+        got = {}
+        for path in ("native", "numpy"):
+            monkeypatch.setenv("JETSONKIT_NATIVE", "1" if path == "native" else "0")
+            h = Histogram.of(data)
+            got[path] = (h.counts.tobytes(), h.bin_width, math.copysign(1, h.minimum), math.copysign(1, h.maximum),
+                         h.minimum, h.maximum)
+        assert got["native"] == got["numpy"]
+
+
+@needs_cc
+def test_cc_with_a_wrapper_word_is_used_whole(fresh_native, monkeypatch):
+    monkeypatch.setenv("CC", f"env {shutil.which('cc') or shutil.which('gcc')}")
+    assert _native.scan_function() is not None, _native.status()
+
+
+def test_undecodable_compiler_output_falls_back(fresh_native, monkeypatch, tmp_path):
+    fake = tmp_path / "binarycc"
+    fake.write_text("#!/bin/sh\nprintf '\\377\\376 broken\\n' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    assert _native.scan_function() is None
+    assert _native.status().startswith("numpy (native scan unavailable: ") and "broken" in _native.status()
+
+
+@needs_cc
+def test_missing_source_falls_back(fresh_native, monkeypatch, tmp_path):
+    monkeypatch.setattr(_native, "SOURCE", tmp_path / "gone.c")
+    assert _native.scan_function() is None and "gone.c" in _native.status()
+
+
+@needs_cc
+def test_damaged_cached_library_is_rebuilt_privately(fresh_native):
+    assert _native.scan_function() is not None
+    (cached,) = fresh_native.glob("scan-*.so")
+    assert cached.stat().st_mode & 0o044 == 0o044 & ~_umask(), "readable by others sharing the cache"
+    cached.unlink()  # a new file, not an overwrite: this process still has the old one mapped
+    cached.write_bytes(b"not a shared library")
+    probe = ("import numpy as np, calibrators; h = calibrators.Histogram.of(np.arange(100.0)); "
+             "print(h.count, calibrators.scan_status())")
+    env = {**os.environ, "JETSONKIT_CACHE_DIR": str(fresh_native.parent)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=Path(_native.__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    count, status = done.stdout.split(" ", 1)
+    assert count == "100" and status.startswith("native (") and "jetsonkit-calibrators-" in status, status
+    assert not Path(status.strip()[len("native ("):-1]).parent.exists(), "the private folder is removed at exit"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
