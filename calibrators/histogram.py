@@ -84,26 +84,18 @@ def _lane_offsets(n: int, num_bins: int) -> np.ndarray:
 class _BatchScan:
     """Raw counts and statistics of one batch, kept apart from the running histogram (merged in at the end)."""
 
-    __slots__ = ("num_bins", "width", "lanes", "raw_native", "lo", "hi", "zeros", "total", "total_sq")
+    __slots__ = ("num_bins", "width", "raw", "lo", "hi", "zeros", "total", "total_sq")
 
     def __init__(self, num_bins: int, width: float | None):
         self.num_bins, self.width = num_bins, width
-        self.lanes = None if width is None else np.zeros(_LANES * (num_bins + 1), dtype=np.int64)
-        self.raw_native = None
+        self.raw: np.ndarray | None = None  # the batch's raw counts (see :func:`_widen`); None: no width yet
         self.lo, self.hi, self.zeros, self.total, self.total_sq = math.inf, -math.inf, 0, 0.0, 0.0
 
-    @property
-    def raw(self) -> np.ndarray | None:
-        """The batch's raw counts (see :func:`_widen`): the sub-histograms summed."""
-        if self.raw_native is not None:
-            return self.raw_native
-        return None if self.lanes is None else self.lanes.reshape(_LANES, -1).sum(axis=0)
-
-    def scan(self, v: np.ndarray, tensor: str | None, batch: int | None, chunk: int | None = None) -> None:
+    def scan(self, v: np.ndarray, tensor: str | None, batch: int | None) -> None:
         """Scan the float32 vector ``v``: natively (``_scan.c``) when it is built, else with numpy."""
-        fn = None if chunk else _native.scan_function()
+        fn = _native.scan_function()
         if fn is None:
-            self.scan_numpy(v, tensor, batch, chunk)
+            self.scan_numpy(v, tensor, batch)
         else:
             self.scan_native(fn, v, tensor, batch)
 
@@ -125,9 +117,9 @@ class _BatchScan:
         self.zeros = zeros.value
         if exponent.value != _native.NO_WIDTH:
             self.width = math.ldexp(1.0, exponent.value)
-            self.raw_native = raw
+            self.raw = raw
 
-    def scan_numpy(self, v: np.ndarray, tensor: str | None, batch: int | None, chunk: int | None = None) -> None:
+    def scan_numpy(self, v: np.ndarray, tensor: str | None, batch: int | None) -> None:
         """The reference scan: one pass over the float32 vector ``v``, chunk by chunk, each chunk read from memory
         once.
 
@@ -138,7 +130,8 @@ class _BatchScan:
         current range first widens the counts exactly.
         """
         nb = self.num_bins
-        chunk = chunk or _CHUNK
+        chunk = _CHUNK
+        lanes = None if self.width is None else np.zeros(_LANES * (nb + 1), dtype=np.int64)
         n0 = min(chunk, v.size)
         buf = np.empty(n0, dtype=np.float32)
         is_zero = np.empty(n0, dtype=np.bool_)
@@ -159,10 +152,10 @@ class _BatchScan:
             absmax = max(-lo, hi)
             if absmax == 0.0:
                 self.zeros += n
-                if self.lanes is None:
+                if lanes is None:
                     pending += n
                 else:
-                    self.lanes[0] += n
+                    lanes[0] += n
                 continue
             self.zeros += int(np.count_nonzero(np.equal(part, 0, out=is_zero[:n])))
             if _F32_SUMS[0] < absmax < _F32_SUMS[1]:
@@ -171,15 +164,15 @@ class _BatchScan:
             else:
                 self.total += float(part.sum(dtype=np.float64))
                 self.total_sq += float(np.einsum("i,i->", part, part, dtype=np.float64))
-            if self.lanes is None:
+            if lanes is None:
                 self.width = _fit_width(absmax, nb)
-                self.lanes = np.zeros(_LANES * (nb + 1), dtype=np.int64)
-                self.lanes[0] = pending
+                lanes = np.zeros(_LANES * (nb + 1), dtype=np.int64)
+                lanes[0] = pending
             elif absmax > nb * self.width:
                 wider = _fit_width(absmax, nb)
-                raw = _widen(self.raw, int(wider / self.width))
-                self.lanes[:] = 0
-                self.lanes[: nb + 1] = raw
+                raw = _widen(lanes.reshape(_LANES, -1).sum(axis=0), int(wider / self.width))
+                lanes[:] = 0
+                lanes[: nb + 1] = raw
                 self.width, inv = wider, None
             if inv is None:
                 exact = -120 < math.frexp(self.width)[1] - 1 < 120  # 1/w is an exact float32 power of two
@@ -193,7 +186,9 @@ class _BatchScan:
             else:
                 np.multiply(np.abs(part, out=buf[:n]), inv, out=idx[:n], casting="unsafe")
             np.add(idx[:n], offsets[:n], out=idx[:n])
-            self.lanes += np.bincount(idx[:n], minlength=_LANES * (nb + 1))
+            lanes += np.bincount(idx[:n], minlength=_LANES * (nb + 1))
+        if lanes is not None:
+            self.raw = lanes.reshape(_LANES, -1).sum(axis=0)  # the sub-histograms summed
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .errors import (ConfigError, DataError, IncompatibleArtifactError, InputSpe
                      UsageError)
 
 __all__ = ["calibrate", "collect", "model_inputs", "ADVISED_SAMPLES", "table_for_model", "range_rows",
-           "format_ranges"]
+           "range_cells", "format_ranges", "RANGE_COLUMNS"]
 
 ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -293,13 +293,20 @@ def range_rows(table: Any) -> list[dict]:
     return rows
 
 
+RANGE_COLUMNS = ("tensor", "amax", "max |x|", "kept", "zeros")
+
+
+def range_cells(row: dict) -> list[str]:
+    """One :func:`range_rows` row as the text of :data:`RANGE_COLUMNS` (the CLI, report.md and report.html)."""
+    return [row["tensor"], f"{row['amax']:.5g}", f"{row['absmax']:.5g}", f"{row['kept']:.1%}",
+            f"{row['zero_fraction']:.1%}"]
+
+
 def format_ranges(rows: Sequence[dict], indent: str = "  ") -> list[str]:
     """:func:`range_rows` as aligned text lines, a header first."""
-    width = max([len("tensor")] + [len(r["tensor"]) for r in rows])
-    lines = [f"{indent}{'tensor':<{width}}  {'amax':>10}  {'max |x|':>10}  {'kept':>6}  {'zeros':>6}"]
-    lines += [f"{indent}{r['tensor']:<{width}}  {r['amax']:>10.5g}  {r['absmax']:>10.5g}  {r['kept']:>6.1%}  "
-              f"{r['zero_fraction']:>6.1%}" for r in rows]
-    return lines
+    cells = [list(RANGE_COLUMNS)] + [range_cells(r) for r in rows]
+    width = max(len(c[0]) for c in cells)
+    return [f"{indent}{c[0]:<{width}}  {c[1]:>10}  {c[2]:>10}  {c[3]:>6}  {c[4]:>6}" for c in cells]
 
 
 def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.3.0") -> Path:

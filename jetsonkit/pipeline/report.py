@@ -67,8 +67,8 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
     _mark_pareto(rows)
     sensitivity = {k.split(":", 1)[1]: v["sensitivity"] for k, v in results.items()
                    if k.startswith("quantize:") and v.get("sensitivity")}
-    calibration = {k.split(":", 1)[1]: _calibration(out / f"{k.split(':', 1)[1]}.calib.json")
-                   for k in results if k.startswith("calibrate:")}
+    calibrated = [k.split(":", 1)[1] for k in results if k.startswith("calibrate:")]
+    calibration = {model: _calibration(out / f"{model}.calib.json") for model in calibrated}
     return {"format": FORMAT, "jetsonkit": __version__, "recipe": recipe.path, "name": recipe.name,
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine_summary(),
             "out_dir": str(out), "metric": recipe.evaluation.metric, "evaluation_data": recipe.evaluation.data,
@@ -151,11 +151,14 @@ def _markdown(report: dict) -> str:
                   "|---|---|---|---|"]
         parts += [f"| {s['layer']} | {s['op']} | {s['sensitivity']:.4g} | {s['decision']} |" for s in scores]
         parts += ["", f"![sensitivity](plots/sensitivity_{model}.png)", ""]
+    from ..calibrate import RANGE_COLUMNS, range_cells
+
     for model, c in report.get("calibration", {}).items():
         parts += [f"## Calibration: {model}.onnx ({c['method']}, {c['samples']} samples, `{c['file']}`)", "",
-                  "| tensor | amax | max \\|x\\| | kept | zeros |", "|---|---|---|---|---|"]
-        parts += [f"| `{r['tensor']}` | {r['amax']:.5g} | {r['absmax']:.5g} | {r['kept']:.1%} | "
-                  f"{r['zero_fraction']:.1%} |" for r in c["ranges"]]
+                  "| " + " | ".join(h.replace("|", "\\|") for h in RANGE_COLUMNS) + " |", "|---|---|---|---|---|"]
+        for r in c["ranges"]:
+            name, *rest = range_cells(r)
+            parts.append(f"| `{name}` | " + " | ".join(rest) + " |")
         parts += [""]
     parts += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
     parts += [f"| {s['name']} | {s['status']} | {s['seconds']:.2f} |" for s in report["stages"]]
@@ -183,12 +186,15 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
     parts += [img(PLOTS[0]), img(PLOTS[1])]
     for model in report.get("sensitivity", {}):
         parts += [f"<h2>Per-layer INT8 sensitivity: {html.escape(model)}</h2>", img(f"sensitivity_{model}.png")]
+    from ..calibrate import RANGE_COLUMNS, range_cells
+
     for model, c in report.get("calibration", {}).items():
-        rows = "".join(f"<tr><td>{html.escape(r['tensor'])}</td><td>{r['amax']:.5g}</td><td>{r['absmax']:.5g}</td>"
-                       f"<td>{r['kept']:.1%}</td><td>{r['zero_fraction']:.1%}</td></tr>" for r in c["ranges"])
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in RANGE_COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in range_cells(r)) + "</tr>"
+                       for r in c["ranges"])
         parts += [f"<h2>Calibration: {html.escape(model)}.onnx ({html.escape(c['method'])}, {c['samples']} samples, "
-                  f"{html.escape(c['file'])})</h2>", "<table><thead><tr><th>tensor</th><th>amax</th><th>max |x|</th>"
-                  f"<th>kept</th><th>zeros</th></tr></thead><tbody>{rows}</tbody></table>"]
+                  f"{html.escape(c['file'])})</h2>",
+                  f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
              "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}")
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>jetsonkit report: "
