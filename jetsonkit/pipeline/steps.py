@@ -156,9 +156,8 @@ def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: P
 
     cfg = recipe.stages.qat
     model = load_model(recipe.model.spec, weights)
-    settings = QatSettings(epochs=cfg.epochs, lr=cfg.lr, scale_lr=cfg.scale_lr, batch_size=cfg.batch_size,
-                           max_steps=cfg.max_steps, learn_scales=cfg.learn_scales, distill=cfg.distill,
-                           batchnorm=cfg.batchnorm, method=recipe.calibration.method)
+    # every option of the recipe's qat section but its data (a QatConfig field QatSettings lacks is a TypeError)
+    settings = QatSettings(**{k: v for k, v in vars(cfg).items() if k != "data"}, method=recipe.calibration.method)
     ex = _example_inputs(recipe)
     result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), load_data(cfg.data), out_path,
                      settings, plan=recipe.stages.quantize.plan, input_names=[i.name for i in recipe.inputs],

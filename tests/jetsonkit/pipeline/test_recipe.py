@@ -8,7 +8,7 @@ pytest.importorskip("yaml")
 
 from jetsonkit.errors import ConfigError  # noqa: E402
 from jetsonkit.pipeline import bundled_recipe, load_recipe  # noqa: E402
-from jetsonkit.pipeline.recipe import Recipe, TargetConfig  # noqa: E402
+from jetsonkit.pipeline.recipe import QatConfig, Recipe, TargetConfig  # noqa: E402
 
 from .conftest import SMALL_RECIPE, write_recipe  # noqa: E402
 
@@ -191,3 +191,12 @@ def test_qat_needs_the_pytorch_model(tmp_path):
     assert "key 'stages.qat'" in msg and "needs the PyTorch model" in msg
     msg = _error(tmp_path, onnx_model.replace(_QAT, "targets:\n"))
     assert "key 'targets.cpu-int8-qat.qat'" in msg and "needs the PyTorch model" in msg
+
+
+def test_every_qat_section_option_reaches_qat_settings():
+    """compress hands stages.qat (all but its data) to run_qat as QatSettings: no option may be dropped."""
+    from dataclasses import fields
+
+    from jetsonkit.qat.stage import QatSettings
+
+    assert {f.name for f in fields(QatConfig)} - {"data"} <= {f.name for f in fields(QatSettings)}
