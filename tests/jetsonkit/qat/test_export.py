@@ -64,9 +64,19 @@ def test_onnxruntime_equals_torch_fake_quant(trained_sensitive, mnist_test):
     torch_top1, ort_top1 = evaluate_top1(model, x, y), top1(path, x, y)
     assert abs(torch_top1 - ort_top1) <= 0.0005 + 1e-12, (torch_top1, ort_top1)
     with torch.no_grad():
-        ref = model(torch.from_numpy(x[:500])).numpy()
-    got = predict(path, x[:500])
-    assert np.mean(np.abs(got - ref) <= 1e-3 * np.abs(ref).max()) > 0.999
+        ref = model(torch.from_numpy(x)).numpy()
+    got = predict(path, x)
+    # torch and ONNX Runtime may round a value that sits on a rounding tie (to float precision) to neighbouring
+    # codes: one quantization step of disagreement is legitimate. fc2 is the last layer, so one step at its input
+    # (the last quantized site) moves logit j by at most scale * max_k |W[j, k]|: that is the bound per logit.
+    step = float(initializer(path, "/Relu_2_output_0_scale"))
+    w = initializer(path, "fc2.weight_quantized").astype(np.float32) * initializer(path, "fc2.weight_scale")[:, None]
+    one_step = step * np.abs(w).max(axis=1)
+    deviation = np.abs(got - ref)
+    assert (deviation <= one_step + 1e-4 * np.abs(ref).max()).all(), (deviation / one_step).max()
+    # and such ties are rare: measured 19 of 3,000 samples (0.6 %) with any logit off by more than float noise
+    differing = (deviation > 1e-4 * np.abs(ref).max()).any(axis=1)
+    assert differing.mean() <= 0.02, differing.sum()
 
 
 def test_export_without_prepare_is_a_clear_error(sensitive_model, tmp_path):
