@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Extract the Python API names of real TensorRT binding wheels into jetsonkit/build/trt_api/<version>.txt.
+"""Extract the Python API names of real TensorRT binding wheels into jetsonkit/engine/trt_api/<version>.txt.
 
 The wheels (FACTS.md) are small, and their compiled module ``tensorrt_bindings/tensorrt.so`` needs libnvinfer to
 import, but every class / method / property / enum name pybind11 registers is a C string in it. This script does
@@ -26,7 +26,7 @@ WHEELS = {  # list name -> pip requirement
     "10.16": "tensorrt-cu12-bindings==10.16.1.11",
     "11.4": "tensorrt-cu13-bindings==11.4.0.106",
 }
-OUT = Path(__file__).resolve().parents[1] / "jetsonkit" / "build" / "trt_api"
+OUT = Path(__file__).resolve().parents[1] / "jetsonkit" / "engine" / "trt_api"
 _RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,63}$")
 _MANGLED = re.compile(r"nvinfer|pybind|^_Z|^_|^N\d|^P?F[vN]|^St\d|^GLIBC|^CXXABI|^GCC|^Py[A-Z]")

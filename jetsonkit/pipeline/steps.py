@@ -207,7 +207,7 @@ def tensorrt_buildable() -> str | None:
 
 
 def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None):
-    from ..build import BuildOptions, InputRange
+    from ..engine import BuildOptions, InputRange
 
     profile = {}
     for i in recipe.inputs:
@@ -236,7 +236,7 @@ def finish_command(recipe: Recipe, target: TargetConfig, onnx_name: str) -> str:
 def tensorrt_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
                    out: Path) -> dict:
     """Build the engine where TensorRT and a GPU exist; elsewhere write the build plan and how to finish."""
-    from ..build import build_engine, plan_build
+    from ..engine import build_engine, plan_build
 
     options = _build_options(recipe, target, onnx_path, table_path)
     reason = tensorrt_buildable()

@@ -1,7 +1,7 @@
 """TensorRT backend: a serialized engine run through pycuda buffers, streams and events.
 
 Order of loading (each step refuses with a one-line error before the next can crash):
-1. the build sidecar ``<engine>.json`` (``jetsonkit.build.sidecar``): TensorRT version and GPU compute capability
+1. the build sidecar ``<engine>.json`` (``jetsonkit.engine.sidecar``): TensorRT version and GPU compute capability
    must match the machine, checked *before* deserialising (a missing sidecar is a warning: nothing to check);
 2. the GPU: a CUDA context on ``device`` (a TensorRT ``Runtime`` must never be created without a driver);
 3. ``Runtime.deserialize_cuda_engine``; ``None`` means a corrupted / truncated / foreign engine.
@@ -104,9 +104,9 @@ class TensorRTRunner(Runtime):
         if not self.options["check_sidecar"]:
             return
         try:
-            sidecar_mod = importlib.import_module("jetsonkit.build.sidecar")
+            sidecar_mod = importlib.import_module("jetsonkit.engine.sidecar")
         except ImportError:
-            warn(f"{self.path.name}: jetsonkit.build is not available, engine compatibility not checked")
+            warn(f"{self.path.name}: jetsonkit.engine is not available, engine compatibility not checked")
             return
         if not sidecar_mod.sidecar_path(self.path).exists():
             warn(f"{self.path.name}: no sidecar {sidecar_mod.sidecar_path(self.path).name}; TensorRT version and GPU "

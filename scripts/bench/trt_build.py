@@ -35,7 +35,7 @@ def machine() -> str:
                    if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    from jetsonkit.build.machine import detect_machine
+    from jetsonkit.engine.machine import detect_machine
 
     m = detect_machine()
     jet = f", L4T {m.l4t_release} (JetPack {m.jetpack})" if m.l4t_release else ""
@@ -69,7 +69,7 @@ def trtexec_latency(trtexec: str, engine: Path, shape: str) -> tuple[float, ...]
 
 
 def run_case(trtexec: str, onnx: Path, shape: tuple[int, ...], precision: str, folder: Path) -> list[list[str]]:
-    from jetsonkit.build import BuildOptions, build_engine, parse_profiles
+    from jetsonkit.engine import BuildOptions, build_engine, parse_profiles
 
     lo, opt, hi = (f"{b}x{'x'.join(map(str, shape))}" for b in (1, 32, 64))
     rows = []

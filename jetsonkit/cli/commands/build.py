@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args):
-    from ...build.options import BuildOptions, parse_profiles, parse_shape, parse_size
+    from ...engine.options import BuildOptions, parse_profiles, parse_shape, parse_size
     from ...errors import UsageError
 
     shapes = {}
@@ -64,7 +64,7 @@ def run(args):
     options = _options(args)
     output = args.output or str(Path(args.onnx).with_suffix(".engine"))
     if args.dry_run:
-        from ...build.engine import plan_build
+        from ...engine.engine import plan_build
 
         version = args.trt_version
         if version is None:
@@ -76,7 +76,7 @@ def run(args):
         plan = plan_build(args.onnx, options, version)
         return CommandResult(data={"plan": plan.to_dict(), "engine": output}, text=plan.to_text())
     from ..._io import check_output_path, check_output_suffix
-    from ...build.engine import build_engine
+    from ...engine.engine import build_engine
 
     check_output_suffix(output, (".engine", ".plan"), "a TensorRT engine")
     check_output_path(output, inputs=(args.onnx, args.calib, args.precision_plan, args.timing_cache))

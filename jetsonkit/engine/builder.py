@@ -2,7 +2,7 @@
 
 TensorRT API directly, not Polygraphy's loaders: the plan already holds every setting, so the layer that touches
 TensorRT is a few calls per plan field (``apply_plan``), small enough to be checked name by name against each
-version's bindings (tests/jetsonkit/build/test_api_surface.py). ``tensorrt`` is imported at first use only.
+version's bindings (tests/jetsonkit/engine/test_api_surface.py). ``tensorrt`` is imported at first use only.
 A class that must subclass a TensorRT type is built inside a factory (the Polygraphy pattern).
 """
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetsonkit.build.machine import MachineInfo
-from jetsonkit.build.onnx_info import is_2to4_sparse, read_onnx_info
-from jetsonkit.build.options import BuildOptions, parse_profiles
-from jetsonkit.build.plan import default_workspace, make_plan
+from jetsonkit.engine.machine import MachineInfo
+from jetsonkit.engine.onnx_info import is_2to4_sparse, read_onnx_info
+from jetsonkit.engine.options import BuildOptions, parse_profiles
+from jetsonkit.engine.plan import default_workspace, make_plan
 from jetsonkit.errors import ConfigError, InputError, UnsupportedError
 
 PROFILE = parse_profiles(["input:1x1x28x28,8x1x28x28,64x1x28x28"])
@@ -96,7 +96,7 @@ def test_fp16_graph_for_11_runs_and_agrees(mnist_onnx, mnist_test, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from jetsonkit.build.engine import prepare_graph
+    from jetsonkit.engine.engine import prepare_graph
 
     keep = "/classifier/classifier.2/Gemm"
     info = read_onnx_info(mnist_onnx)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from jetsonkit.build.engine import plan_build
-from jetsonkit.build.options import BuildOptions, parse_profiles
+from jetsonkit.engine.engine import plan_build
+from jetsonkit.engine.options import BuildOptions, parse_profiles
 from jetsonkit.errors import IncompatibleArtifactError, InputError, UnsupportedError
 
 PROFILE = parse_profiles(["input:1x1x28x28,32x1x28x28,64x1x28x28"])

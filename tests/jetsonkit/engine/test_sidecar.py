@@ -7,11 +7,11 @@ import struct
 
 import pytest
 
-from jetsonkit.build.int8_cache import encode_calibration_cache
-from jetsonkit.build.machine import parse_nv_tegra_release
-from jetsonkit.build.options import parse_size
-from jetsonkit.build.sidecar import cache_key, check_compatible, make_sidecar, read_sidecar, write_sidecar
-from jetsonkit.build.versions import parse_version
+from jetsonkit.engine.int8_cache import encode_calibration_cache
+from jetsonkit.engine.machine import parse_nv_tegra_release
+from jetsonkit.engine.options import parse_size
+from jetsonkit.engine.sidecar import cache_key, check_compatible, make_sidecar, read_sidecar, write_sidecar
+from jetsonkit.engine.versions import parse_version
 from jetsonkit.errors import ConfigError, IncompatibleArtifactError, InputError, UsageError
 
 ORIN = {"name": "Orin", "compute_capability": "8.7"}

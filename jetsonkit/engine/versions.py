@@ -16,7 +16,7 @@ from ..errors import UsageError
 
 __all__ = ["TrtVersion", "parse_version", "KNOWN_VERSIONS"]
 
-# versions whose Python bindings we hold name lists for (jetsonkit/build/trt_api/<name>.txt)
+# versions whose Python bindings we hold name lists for (jetsonkit/engine/trt_api/<name>.txt)
 KNOWN_VERSIONS = ("8.6", "10.3", "10.16", "11.4")
 
 

@@ -13,7 +13,7 @@ PROFILES = [{"input": ((1, 1, 28, 28), (32, 1, 28, 28), (64, 1, 28, 28))}]
 
 
 def _options(**kw):
-    from jetsonkit.build.options import BuildOptions, profiles_from_mapping
+    from jetsonkit.engine.options import BuildOptions, profiles_from_mapping
 
     return BuildOptions(profiles=profiles_from_mapping(PROFILES), **kw)
 
@@ -37,7 +37,7 @@ def batch(mnist_test):
 
 @pytest.mark.parametrize("precision, tol, agree", [("fp32", 1e-3, 1.0), ("fp16", 5e-2, 0.98)])
 def test_fp32_fp16_engines_match_onnxruntime(precision, tol, agree, mnist_onnx, batch, tmp_path):
-    from jetsonkit.build.engine import build_engine
+    from jetsonkit.engine.engine import build_engine
 
     result = build_engine(mnist_onnx, tmp_path / f"m_{precision}.engine", _options(precision=precision))
     got, ref = _run_both(result.engine_path, mnist_onnx, batch[0])
@@ -51,7 +51,7 @@ def test_fp32_fp16_engines_match_onnxruntime(precision, tol, agree, mnist_onnx, 
 
 
 def test_int8_qdq_engine(mnist_onnx, mnist_train_1k, batch, tmp_path):
-    from jetsonkit.build.engine import build_engine
+    from jetsonkit.engine.engine import build_engine
     from jetsonkit.calibrate import calibrate
     from jetsonkit.quantize import quantize_qdq
 
@@ -69,7 +69,7 @@ def test_sparse_engine_report(mnist_onnx, batch, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from jetsonkit.build.engine import build_engine
+    from jetsonkit.engine.engine import build_engine
 
     model = onnx.load(str(mnist_onnx))
     w_name = model.graph.node[3].input[1]
@@ -93,8 +93,8 @@ def test_sparse_engine_report(mnist_onnx, batch, tmp_path):
 def test_sidecar_refuses_other_version(mnist_onnx, tmp_path):
     import tensorrt as trt
 
-    from jetsonkit.build.engine import build_engine
-    from jetsonkit.build.sidecar import check_compatible, read_sidecar
+    from jetsonkit.engine.engine import build_engine
+    from jetsonkit.engine.sidecar import check_compatible, read_sidecar
     from jetsonkit.errors import IncompatibleArtifactError
 
     result = build_engine(mnist_onnx, tmp_path / "m.engine", _options())

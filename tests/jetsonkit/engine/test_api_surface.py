@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from jetsonkit.build.options import BuildOptions, InputRange
+from jetsonkit.engine.options import BuildOptions, InputRange
 from trt_recorder import Recorder, qualified, used_names
 
-API_DIR = Path(__file__).resolve().parents[3] / "jetsonkit" / "build" / "trt_api"
+API_DIR = Path(__file__).resolve().parents[3] / "jetsonkit" / "engine" / "trt_api"
 VERSIONS = {"8.6": "8.6.1", "10.3": "10.3.0", "10.16": "10.16.1.11", "11.4": "11.4.0.106"}
 
 # Removed or deprecated-and-avoided names per major (FACTS.md: 10.x removed max_workspace_size / execute_async_v2 /
@@ -59,7 +59,7 @@ def _options_for(major: int, tmp: Path) -> list[tuple[BuildOptions, dict]]:
 
 
 def _run_build_path(monkeypatch, tmp_path, onnx_path, version: str, options: BuildOptions, precisions: dict) -> set:
-    from jetsonkit.build import engine
+    from jetsonkit.engine import engine
 
     log: set = set()
     inspector = '{"Layers": [], "Bindings": []}'
@@ -79,7 +79,7 @@ _INFO = {}
 def _info_with_nodes(onnx_path):
     """The real MNIST graph's facts, plus the node names the stand-in network reports and FP16 graph types
     (so TensorRT 11's strongly typed FP16 path is planned too)."""
-    from jetsonkit.build.onnx_info import read_onnx_info
+    from jetsonkit.engine.onnx_info import read_onnx_info
 
     if onnx_path not in _INFO:
         info = read_onnx_info(onnx_path)
@@ -128,7 +128,7 @@ def test_every_trt_name_in_our_sources_exists_in_some_version():
     listed = sorted(union)
     root = Path(__file__).resolve().parents[3] / "jetsonkit"
     unknown = {}
-    for path in list((root / "build").glob("*.py")) + list((root / "runtime").glob("*.py")):
+    for path in list((root / "engine").glob("*.py")) + list((root / "runtime").glob("*.py")):
         for name in re.findall(r"\btrt\.([A-Za-z_]\w*)", path.read_text()):
             if not name.startswith("__") and not present(name, listed, union):
                 unknown.setdefault(path.name, []).append(name)
@@ -173,7 +173,7 @@ def test_runtime_engine_io_uses_only_names_of_that_version(list_name):
 def test_parser_errors_name_the_node(list_name, where, monkeypatch, tmp_path, mnist_onnx):
     """An ONNX file TensorRT cannot parse: one line with the parser's message and the node (by name from 10.0,
     by index -> ONNX node name before), using only that version's names."""
-    from jetsonkit.build import engine
+    from jetsonkit.engine import engine
     from jetsonkit.errors import InputError
 
     log: set = set()
@@ -190,7 +190,7 @@ def test_parser_errors_name_the_node(list_name, where, monkeypatch, tmp_path, mn
 
 def test_failed_build_leaves_no_files(monkeypatch, tmp_path, mnist_onnx):
     """build_serialized_network returning None (TensorRT's failure signal) is a BackendError; nothing is written."""
-    from jetsonkit.build import engine
+    from jetsonkit.engine import engine
     from jetsonkit.errors import BackendError
 
     values = {"__version__": "10.3.0", "num_DLA_cores": 0, "build_serialized_network": lambda network, config: None}

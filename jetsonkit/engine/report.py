@@ -1,6 +1,6 @@
 """The build report: what TensorRT actually did, read from the engine inspector JSON and the build log.
 
-Text shapes parsed here, as TensorRT documents and prints them (fixtures in tests/jetsonkit/build/data/ cite them):
+Text shapes parsed here, as TensorRT documents and prints them (fixtures in tests/jetsonkit/engine/data/ cite them):
 - ``IEngineInspector.get_engine_information(LayerInformationFormat.JSON)`` with ProfilingVerbosity.DETAILED:
   ``{"Layers": [{"Name", "LayerType", "Inputs": [{"Name", "Dimensions", "Format/Datatype"}], "Outputs", "Weights":
   {"Type", "Count"}, "TacticName", "TacticValue", ...}], "Bindings": [...]}``; with LAYER_NAMES_ONLY, "Layers" is a

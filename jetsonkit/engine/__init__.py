@@ -19,4 +19,4 @@ def __getattr__(name: str):
         from . import engine
 
         return getattr(engine, name)
-    raise AttributeError(f"module 'jetsonkit.build' has no attribute {name!r}")
+    raise AttributeError(f"module 'jetsonkit.engine' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jetsonkit.build.report import datatype_of, make_report, parse_build_log, parse_inspector_json
+from jetsonkit.engine.report import datatype_of, make_report, parse_build_log, parse_inspector_json
 from jetsonkit.errors import CheckFailed, InputError
 
 DATA = Path(__file__).parent / "data"
