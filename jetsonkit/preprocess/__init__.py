@@ -1,13 +1,19 @@
-"""GPU pre-processing: camera frame (RGB / BGR / NV12 / YUYV, pitched) -> normalised NCHW float32 / float16.
+"""Pre-processing: a picture -> the network's input tensor.
 
-``Preprocess`` runs the numpy reference on the CPU or the CUDA kernels of ``kernels/preprocess.cu`` on the GPU
-(compiled at run time with NVRTC or nvcc, cached per compute capability) and can write straight into a device
-buffer on a stream (``run_into``). numpy only at import; the CUDA driver is loaded at first GPU use.
+* :class:`PreprocessSpec` (``config.py``): what to do (resize mode, colour order, mean / std / scale, dtype,
+  layout, size), stored with each artifact (``metadata.py``) and used by calibration, evaluation and the runtime;
+  :meth:`PreprocessSpec.apply` is the CPU implementation (``image.py``, on the numpy reference).
+* :class:`Preprocess` (``core.py``): the camera-frame step (RGB / BGR / NV12 / YUYV, pitched) on the CPU (the
+  numpy reference) or the CUDA kernels of ``kernels/preprocess.cu``, writing straight into a device buffer.
+
+numpy only at import; the CUDA driver is loaded at first GPU use.
 """
 
 from __future__ import annotations
 
+from .config import COLORS, LAYOUTS, RESIZE_MODES, Geometry, PreprocessSpec
 from .core import Preprocess
 from .spec import FORMATS, YUV_MATRICES, Box, FrameInfo, check_frame, letterbox_box
 
-__all__ = ["Preprocess", "Box", "FrameInfo", "FORMATS", "YUV_MATRICES", "check_frame", "letterbox_box"]
+__all__ = ["Preprocess", "PreprocessSpec", "Geometry", "RESIZE_MODES", "COLORS", "LAYOUTS", "Box", "FrameInfo",
+           "FORMATS", "YUV_MATRICES", "check_frame", "letterbox_box"]

@@ -101,17 +101,19 @@ def resize_bilinear_u8(img: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
 
 def place_in_box(img: np.ndarray, box: Box, dst_w: int, dst_h: int, pad: int) -> np.ndarray:
-    """Resize (H, W, 3) uint8 into ``box`` of a (dst_h, dst_w, 3) canvas filled with ``pad``."""
-    canvas = np.full((dst_h, dst_w, 3), pad, dtype=np.uint8)
+    """Resize (H, W, C) uint8 into ``box`` of a (dst_h, dst_w, C) canvas filled with ``pad``."""
+    canvas = np.full((dst_h, dst_w, img.shape[2]), pad, dtype=np.uint8)
     canvas[box.y:box.y + box.h, box.x:box.x + box.w] = resize_bilinear_u8(img, box.w, box.h)
     return canvas
 
 
 def normalize_nchw(img: np.ndarray, norm: NormSpec, dtype: str = "float32") -> np.ndarray:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float32 / float16, by the float32 order documented above."""
+    """(H, W, C) uint8 -> (1, C, H, W) float32 / float16, by the float32 order documented above (C = 3, or 1 for
+    a grey input, which takes the first mean / std)."""
+    c = img.shape[2]
     x = np.ascontiguousarray(img.transpose(2, 0, 1)).astype(np.float32)
-    mean = np.asarray(norm.mean, dtype=np.float32)[:, None, None]
-    inv = np.asarray(norm.inv_std, dtype=np.float32)[:, None, None]
+    mean = np.asarray(norm.mean[:c], dtype=np.float32)[:, None, None]
+    inv = np.asarray(norm.inv_std[:c], dtype=np.float32)[:, None, None]
     t = x * norm.scale
     t = t - mean
     t = t * inv
