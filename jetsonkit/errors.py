@@ -14,7 +14,9 @@ and prints ``str(error)`` as one line (``--debug`` adds the traceback)::
     ├── MissingDependencyError          an optional package is not installed (message has the install line)
     ├── UnsupportedError                the installed tool cannot do it (an op, a TensorRT version, a platform)
     ├── CheckFailed                     exit 1: a verification ran and failed (parity, accuracy, gates)
-    └── BackendError                    a backend (ONNX Runtime, TensorRT, LiteRT) failed at run time
+    ├── BackendError                    a backend (ONNX Runtime, TensorRT, LiteRT) failed at run time
+    └── EnvironmentFailure              exit 4: the machine refused (read-only folder, disk full, permission, a
+                                        path that cannot hold files): the OS reason and the path, not a bug
 
 Messages follow one shape: what failed and where (file, key, tensor, layer), then the fix, on one line.
 """
@@ -34,6 +36,7 @@ __all__ = [
     "UnsupportedError",
     "CheckFailed",
     "BackendError",
+    "EnvironmentFailure",
 ]
 
 
@@ -96,3 +99,17 @@ class CheckFailed(JetsonkitError):
 
 class BackendError(JetsonkitError):
     """A backend failed while running."""
+
+
+class EnvironmentFailure(JetsonkitError):
+    """The operating system refused a read or write that the command line asked for correctly: a read-only folder,
+    a full disk, a missing permission, a place that cannot hold files (``/proc``). Exit 4: nothing to report."""
+
+    exit_code = 4
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: object = None, action: str = "open") -> "EnvironmentFailure":
+        where = path if path is not None else (exc.filename or "?")
+        reason = exc.strerror or type(exc).__name__
+        return cls(f"cannot {action} {str(where)!r}: {reason}",
+                   hint="free space, fix the permissions, or choose another folder")

@@ -8,7 +8,12 @@ Each subcommand is a module in :mod:`jetsonkit.cli.commands` that defines::
     def run(args) -> CommandResult: ... # does the work (heavy imports inside)
 
 Modules are discovered, not listed by hand. Exit codes: 0 ok, 1 a check ran and failed, 2 bad input or usage,
-3 an internal error (a bug: please report it with the ``--debug`` traceback).
+3 an internal error (a bug: please report it with the ``--debug`` traceback), 4 the machine refused (read-only
+folder, disk full, permission: the OS reason and the path), 130 interrupted. With ``--json`` every exit prints one
+JSON object on stdout.
+
+Before a command runs, its outputs (``-o``, ``--trt-cache``, ``--plan-out``) are checked against every file its
+inputs name (model, spec file, weights, table, plan, data): no command replaces what it reads.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ from ..errors import CheckFailed, JetsonkitError
 
 __all__ = ["CommandResult", "main", "build_parser"]
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+# argparse destinations that name files a command reads, and those it writes (flag shown in messages)
+_INPUTS = ("model", "models", "onnx", "recipe", "weights", "calib", "plan", "precision_plan", "timing_cache", "data",
+           "eval", "reference", "report")
+_OUTPUTS = {"output": "-o", "trt_cache": "--trt-cache", "plan_out": "--plan-out"}
 
 
 @dataclass
@@ -103,45 +113,80 @@ def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+def _print_json(obj: dict) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _error_json(message: str, kind: str, details: object = None, exit_code: int = EXIT_BAD_INPUT) -> dict:
+    return {"ok": False, "error": message, "type": kind, "details": details, "exit_code": exit_code}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    from .._io import refuse_overwriting_inputs
+
+    inputs = {("--" + d.replace("_", "-") if d not in ("model", "models", "onnx", "recipe", "report") else d):
+              getattr(args, d) for d in _INPUTS if getattr(args, d, None) is not None}
+    outputs = {flag: getattr(args, d) for d, flag in _OUTPUTS.items() if getattr(args, d, None) is not None}
+    refuse_overwriting_inputs(outputs, inputs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     try:
         args = parser.parse_args(argv)
     except _ArgumentError as exc:
         message = f"{exc} (see `{exc.prog} --help`)"
-        if "--json" in argv:
-            print(json.dumps({"ok": False, "error": message, "type": "UsageError", "details": None}, indent=2))
+        if as_json:
+            _print_json(_error_json(message, "UsageError"))
         else:
             print(f"{exc.prog}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not getattr(args, "command", None):
-        parser.print_help()
+        if as_json:
+            _print_json(_error_json("no command given (see `jetsonkit --help`)", "UsageError"))
+        else:
+            parser.print_help()
         return EXIT_BAD_INPUT
-    set_quiet(getattr(args, "quiet", False) or getattr(args, "json", False))
+    as_json = getattr(args, "json", False)
+    set_quiet(getattr(args, "quiet", False) or as_json)
     debug = getattr(args, "debug", False)
     try:
-        result = args._run(args)
+        try:
+            _check_outputs(args)
+            result = args._run(args)
+        except OSError as exc:
+            from .._io import from_os_error
+
+            mapped = from_os_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
     except JetsonkitError as exc:
         if debug:
             traceback.print_exc()
         details = getattr(exc, "details", None)
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__, "details": details},
-                             indent=2, default=str))
+        if as_json:
+            _print_json(_error_json(str(exc), type(exc).__name__, details, exc.exit_code))
         else:
             if isinstance(exc, CheckFailed) and isinstance(details, str) and not getattr(args, "quiet", False):
                 print(details)
             print(f"jetsonkit {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if as_json:
+            _print_json(_error_json("interrupted", "KeyboardInterrupt", exit_code=EXIT_INTERRUPTED))
         print(f"jetsonkit {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, traceback on --debug
         if debug:
             traceback.print_exc()
-        print(f"jetsonkit {args.command}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
-              "(rerun with --debug and report it)", file=sys.stderr)
+        message = (f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                   "(rerun with --debug and report it)")
+        if as_json:
+            _print_json(_error_json(message, "InternalError", type(exc).__name__, EXIT_INTERNAL))
+        print(f"jetsonkit {args.command}: {message}", file=sys.stderr)
         return EXIT_INTERNAL
     _emit(args, result)
     return result.exit_code

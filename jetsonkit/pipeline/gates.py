@@ -1,20 +1,36 @@
 """CI gates on a report: accuracy drop vs FP32, p99 latency and size ratio, row by row.
 
-A row is gated only when it was measured; a TensorRT target "not built here" has no figures and is listed as
-not gated (``require_built=True`` turns that into a failure, for a runner that is supposed to build it).
+A row is gated only when it was measured (a gated figure that is missing, null or NaN fails its gate); a TensorRT
+target "not built here" has no figures and is listed as not gated (``require_built=True`` turns that into a failure,
+for a runner that is supposed to build it).
 The size ratio is FP32 ONNX size / artifact size (2.0 = half the size), so ``min_size_ratio`` asks for compression.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["Budget", "RowVerdict", "gate_rows", "load_report", "verdict_table"]
+__all__ = ["BUDGET_EXAMPLES", "budget_problem", "Budget", "RowVerdict", "gate_rows", "load_report", "verdict_table"]
+
+
+BUDGET_EXAMPLES = {"max_accuracy_drop": "0.5", "max_latency_p99_ms": "2", "min_size_ratio": "3.5"}
+
+
+def budget_problem(key: str, value: float | None) -> str | None:
+    """Why ``value`` is not a usable budget ``key`` (None when it is, or when it is not set)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "not a finite number"
+    if key == "max_accuracy_drop":
+        return "must be >= 0 points" if value < 0 else None
+    return "must be > 0" if value <= 0 else None
 
 
 @dataclass(frozen=True)
@@ -52,17 +68,34 @@ class RowVerdict:
     failures: list[str] = field(default_factory=list)
 
 
+def _figure(row: dict, key: str) -> float | None:
+    """A row's figure as a float, or None when it is missing, null or NaN (not measured: it fails its gate)."""
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
 def _row_failures(row: dict, b: Budget) -> list[str]:
     fails = []
-    drop = -row["delta_points"] if row.get("delta_points") is not None else None
-    if b.max_accuracy_drop is not None and drop is not None and drop > b.max_accuracy_drop + 1e-9:
-        fails.append(f"accuracy drop {drop:.2f} > {b.max_accuracy_drop:g} points")
-    p99 = row.get("latency_p99_ms")
-    if b.max_latency_p99_ms is not None and p99 is not None and p99 > b.max_latency_p99_ms:
-        fails.append(f"p99 latency {p99:.3f} > {b.max_latency_p99_ms:g} ms")
-    ratio = row.get("size_ratio")
-    if b.min_size_ratio is not None and ratio is not None and ratio < b.min_size_ratio:
-        fails.append(f"size ratio {ratio:.2f}x < {b.min_size_ratio:g}x")
+    delta = _figure(row, "delta_points")
+    if b.max_accuracy_drop is not None:
+        if delta is None:
+            fails.append(f"accuracy drop not measured ({row.get('delta_points')!r})")
+        elif -delta > b.max_accuracy_drop + 1e-9:
+            fails.append(f"accuracy drop {-delta:.2f} > {b.max_accuracy_drop:g} points")
+    p99 = _figure(row, "latency_p99_ms")
+    if b.max_latency_p99_ms is not None:
+        if p99 is None or math.isinf(p99):
+            fails.append(f"p99 latency not measured ({row.get('latency_p99_ms')!r})")
+        elif p99 > b.max_latency_p99_ms:
+            fails.append(f"p99 latency {p99:.3f} > {b.max_latency_p99_ms:g} ms")
+    ratio = _figure(row, "size_ratio")
+    if b.min_size_ratio is not None:
+        if ratio is None:
+            fails.append(f"size ratio not measured ({row.get('size_ratio')!r})")
+        elif ratio < b.min_size_ratio:
+            fails.append(f"size ratio {ratio:.2f}x < {b.min_size_ratio:g}x")
     return fails
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
 __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
@@ -30,6 +31,7 @@ PRECISIONS = {"onnxruntime": ("fp32", "fp16", "int8"), "tflite": ("fp32", "fp16"
               "tensorrt": ("fp32", "fp16", "int8")}
 METRICS = ("top1", "agreement")
 CALIB_METHODS = ("entropy", "percentile", "mse", "minmax")
+DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -346,6 +348,13 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     _choice(doc, c.method, CALIB_METHODS, ("calibration", "method"))
     if e.metric not in METRICS and not _CALLABLE.match(e.metric):
         raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
+    for k, inp in enumerate(r.inputs):
+        _choice(doc, inp.dtype, DTYPES, ("inputs", k, "dtype"))
+    for key in BUDGET_EXAMPLES:
+        problem = budget_problem(key, getattr(r.budgets, key))
+        if problem:
+            raise _fail(doc, ("budgets", key), f"{getattr(r.budgets, key)} is not a usable budget ({problem})",
+                        hint=f"e.g. {key}: {BUDGET_EXAMPLES[key]}")
     if len(r.inputs) != 1:
         raise _fail(doc, ("inputs",), f"compress takes models with one input, this recipe lists {len(r.inputs)}",
                     hint="e.g. inputs: [{name: input, shape: [1, 3, 224, 224]}]; multi-input models: use the "

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._deps import available, install_line
-from .._io import atomic_path
+from .._io import atomic_path, check_name_length, check_writable
 from .._progress import warn
 from ..errors import CheckFailed, InputError, MissingDependencyError
 from . import steps
@@ -59,12 +59,13 @@ def check_backends(recipe: Recipe, targets: list[TargetConfig] | None = None) ->
 
 
 def _prepare_out(out_dir: str | Path) -> Path:
-    out = Path(out_dir)
+    out = check_name_length(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {str(out)!r} exists and is not a folder", hint="choose another -o")
     if not out.parent.is_dir():
         raise InputError(f"parent folder {str(out.parent)!r} of the output does not exist",
                          hint=f"create it first: mkdir -p {out.parent}")
+    check_writable(out if out.is_dir() else out.parent)
     out.mkdir(exist_ok=True)
     return out
 

@@ -46,17 +46,29 @@ def dotted(path: KeyPath) -> str:
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
 
 
-def _walk(node: Any, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+def _walk(file: str, node: Any, path: KeyPath, lines: dict[KeyPath, int], ancestors: tuple = ()) -> None:
+    """Record the line of every key; a key that appears twice in one mapping, or an alias that contains itself
+    (``a: &x [*x]``), is a ConfigError naming the lines (PyYAML would keep the last key / recurse forever)."""
     yaml = require("yaml", purpose="reading recipes")
+    if any(node is a for a in ancestors):
+        raise ConfigError(f"{file}:{node.start_mark.line + 1}: key {dotted(path)!r}: a YAML alias refers to itself",
+                          hint="replace the alias (*name) by the value it should repeat")
+    ancestors = (*ancestors, node)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
         for key_node, value_node in node.value:
-            child = path + (str(key_node.value),)
-            lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            child = path + (key,)
+            if key in first and key != "<<":
+                raise ConfigError(f"{file}:{line}: key {dotted(child)!r} appears twice (lines {first[key]} and "
+                                  f"{line})", hint="keep one of them: YAML would silently use the last")
+            first[key] = line
+            lines[child] = line
+            _walk(file, value_node, child, lines, ancestors)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), lines)
+            _walk(file, item, path + (i,), lines, ancestors)
 
 
 def load_located_yaml(path: str | Path) -> LocatedYaml:
@@ -69,15 +81,15 @@ def load_located_yaml(path: str | Path) -> LocatedYaml:
         raise ConfigError(f"recipe {str(p)!r} does not exist", hint="check the path") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe {str(p)!r}: {exc}", hint="pass a UTF-8 YAML file") from exc
+    lines: dict[KeyPath, int] = {}
     try:
-        data = yaml.safe_load(text)
         root = yaml.compose(text)
+        if root is not None:
+            _walk(str(p), root, (), lines)  # first: duplicate keys and self-referencing aliases never reach the data
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: YAML does not parse: {problem}", hint="fix the YAML syntax on that line") from exc
-    lines: dict[KeyPath, int] = {}
-    if root is not None:
-        _walk(root, (), lines)
     return LocatedYaml(str(p), data, lines)

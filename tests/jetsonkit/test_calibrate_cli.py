@@ -51,7 +51,7 @@ def test_cli_refuses_to_overwrite_the_model_or_name_the_table_like_a_model(mnist
     shutil.copy(mnist_onnx, model)
     before = model.read_bytes()
     assert main(["calibrate", str(model), "--data", "mnist:train:50", "-o", str(model)]) == 2
-    assert "is the input file" in capsys.readouterr().err
+    assert "is the input model" in capsys.readouterr().err
     assert model.read_bytes() == before
     assert main(["calibrate", str(model), "--data", "mnist:train:50", "-o", str(tmp_path / "t.onnx")]) == 2
     assert not (tmp_path / "t.onnx").exists()

@@ -21,20 +21,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args):
-    import math
-
     from ...errors import CheckFailed, UsageError
-    from ...pipeline.gates import Budget, gate_rows, load_report, verdict_table
+    from ...pipeline.gates import BUDGET_EXAMPLES, Budget, budget_problem, gate_rows, load_report, verdict_table
     from .. import CommandResult
 
-    for flag, value, low in (("--max-accuracy-drop", args.max_accuracy_drop, None),
-                             ("--max-latency-p99-ms", args.max_latency_p99_ms, 0.0),
-                             ("--min-size-ratio", args.min_size_ratio, 0.0)):
-        if value is not None and (not math.isfinite(value) or (low is not None and value <= low)):
-            raise UsageError(f"{flag} {value} is not a usable gate" + (" (must be > 0)" if low is not None else ""),
-                             hint=f"give a finite number, e.g. {flag} " + {"--max-accuracy-drop": "0.5",
-                                                                          "--max-latency-p99-ms": "2",
-                                                                          "--min-size-ratio": "3.5"}[flag])
+    for key in BUDGET_EXAMPLES:
+        problem = budget_problem(key, getattr(args, key))
+        if problem:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {getattr(args, key)} is not a usable gate ({problem})",
+                             hint=f"e.g. {flag} {BUDGET_EXAMPLES[key]}")
     budget = Budget(args.max_accuracy_drop, args.max_latency_p99_ms, args.min_size_ratio, args.require_built)
     if budget.empty and not args.require_built:
         raise UsageError("no gate given", hint="pass --max-accuracy-drop, --max-latency-p99-ms and/or --min-size-ratio")
