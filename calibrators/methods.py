@@ -25,16 +25,18 @@ Every method returns 0.0 for a tensor that was all zeros; no method returns more
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from .errors import UnknownMethodError
 from .histogram import Histogram, HistogramCollector
 
-__all__ = ["METHODS", "compute_amax", "amax_from_histogram", "entropy_amax", "percentile_amax", "mse_amax",
+__all__ = ["METHODS", "DEFAULT_METHOD", "REGISTRY", "OPTIONS", "Method", "MethodOption", "check_method",
+           "check_options", "compute_amax", "amax_from_histogram", "entropy_amax", "percentile_amax", "mse_amax",
            "minmax_amax", "merge_and_expand", "kl_divergences", "flatten_spikes"]
 
-METHODS = ("entropy", "percentile", "mse", "minmax")
 QUANT_LEVELS = 128
 START_BIN = 128
 
@@ -177,18 +179,75 @@ def minmax_amax(hist: Histogram) -> float:
     return float(hist.absmax)
 
 
-_DISPATCH = {"entropy": entropy_amax, "percentile": percentile_amax, "mse": mse_amax, "minmax": minmax_amax}
+@dataclass(frozen=True)
+class MethodOption:
+    """An option a method takes from the user (a CLI flag ``--<name>``, a recipe key ``calibration.<name>``)."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    low: float | None = None   # exclusive lower bound
+    high: float | None = None  # inclusive upper bound
+
+    def check(self, value: Any, method: str) -> Any:
+        """``value`` as ``kind``; ValueError naming method and option when it is not one or out of range."""
+        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
+            raise ValueError(f"method {method!r} option {self.name!r} must be a {self.kind.__name__}, got {value!r}")
+        value = self.kind(value)
+        if (self.low is not None and not value > self.low) or (self.high is not None and not value <= self.high):
+            raise ValueError(f"method {method!r} option {self.name!r} must be in ({self.low:g}, {self.high:g}], "
+                             f"got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Method:
+    """A range method: its amax function (histogram -> float), one line of help, and the options it declares."""
+
+    name: str
+    function: Callable[..., float]
+    help: str
+    options: tuple[MethodOption, ...] = ()
+
+
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("entropy", entropy_amax, "TensorRT's KL-divergence threshold (clips rare outliers)"),
+    Method("percentile", percentile_amax, "the |x| below which a given share of values falls",
+           (MethodOption("percentile", float, 99.99, "share of |x| values kept, in percent", 0.0, 100.0),)),
+    Method("mse", mse_amax, "the threshold with the least squared fake-quantization error"),
+    Method("minmax", minmax_amax, "the largest |x| seen (clips nothing)"),
+)}
+METHODS = tuple(REGISTRY)
+DEFAULT_METHOD = "entropy"
+OPTIONS = {o.name: o for m in REGISTRY.values() for o in m.options}  # every user-facing option, by name
 
 
 def check_method(method: str) -> str:
-    if method not in _DISPATCH:
+    if method not in REGISTRY:
         raise UnknownMethodError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     return method
 
 
+def check_options(method: str, options: dict) -> dict:
+    """``options`` checked against what ``method`` declares: an option of another method (``percentile`` with
+    ``entropy``) or an unknown one is a ValueError, as is a value out of range. Options left None are dropped."""
+    declared = {o.name: o for o in REGISTRY[check_method(method)].options}
+    checked = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name not in declared:
+            owners = [m.name for m in REGISTRY.values() if any(o.name == name for o in m.options)]
+            fix = f"it belongs to method {', '.join(owners)}" if owners else "no method takes it"
+            raise ValueError(f"option {name!r} does not apply to calibration method {method!r} ({fix})")
+        checked[name] = declared[name].check(value, method)
+    return checked
+
+
 def amax_from_histogram(hist: Histogram, method: str = "entropy", **options) -> float:
     """amax of one histogram by ``method`` (options go to the method function, e.g. ``percentile=99.9``)."""
-    return float(_DISPATCH[check_method(method)](hist, **options))
+    return float(REGISTRY[check_method(method)].function(hist, **options))
 
 
 def compute_amax(collector: HistogramCollector | Histogram, method: str = "entropy", **options):

@@ -14,52 +14,22 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
 
 from . import __version__
-from ._deps import require
-from ._io import check_output_path, check_output_suffix, sha256_bytes
+from ._io import check_output_path, check_output_suffix
+from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
 from .datasource import ImageOptions, InputInfo, check_batch, open_data
-from .errors import (ConfigError, DataError, IncompatibleArtifactError, InputSpecError, ModelLoadError,
-                     UsageError)
+from .errors import ConfigError, DataError, InputSpecError, UsageError
 
-__all__ = ["calibrate", "collect", "model_inputs", "ADVISED_SAMPLES", "table_for_model", "range_rows",
-           "range_cells", "format_ranges", "RANGE_COLUMNS"]
+__all__ = ["calibrate", "collect", "method_settings", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
+           "range_rows", "range_cells", "format_ranges", "RANGE_COLUMNS"]
 
 ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
               "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
-
-
-def _load(onnx_path: str | os.PathLike) -> tuple[Any, bytes]:
-    onnx = require("onnx", purpose="calibration")
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelLoadError(f"ONNX model {str(path)!r} not found", hint="export it first: jetsonkit export ...")
-    data = path.read_bytes()
-    try:
-        return onnx.load_from_string(data), data
-    except Exception as exc:  # noqa: BLE001 - any parse failure means a bad model file
-        raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}", hint="re-export it") from exc
-
-
-def _with_outputs(model: Any, tensors: Sequence[str]) -> Any:
-    """A copy of ``model`` whose graph also outputs ``tensors`` (types from shape inference, else float)."""
-    onnx = require("onnx", purpose="calibration")
-    extended = onnx.ModelProto()
-    extended.CopyFrom(model)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-        types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
-    except Exception:  # noqa: BLE001 - inference is only a source of element types
-        types = {}
-    present = {o.name for o in extended.graph.output} | {i.name for i in extended.graph.input}
-    for name in tensors:
-        if name not in present:
-            elem = types.get(name) or onnx.TensorProto.FLOAT
-            extended.graph.output.append(onnx.helper.make_tensor_value_info(name, elem, None))
-    return extended
 
 
 def _parse_shape(shape: Any, inputs: Sequence[InputInfo]) -> dict[str, tuple]:
@@ -127,27 +97,13 @@ def _thread_plan(threads: int | None, native: bool) -> tuple[int, int, bool]:
     return threads or cores, max(1, cores // 2), True
 
 
-def _session(model: Any, threads: int) -> Any:
-    ort = require("onnxruntime", purpose="calibration")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    # idle ORT threads would spin between runs and compete with the histogram updates for the same cores
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-        raise ModelLoadError(f"ONNX Runtime cannot load the model for calibration: {exc}",
-                             hint="check it with onnx.checker") from exc
-
-
 def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None, batch_size: int = 32,
             shape: Any = None, max_samples: int | None = None, num_bins: int = 2048, threads: int | None = None,
             image_options: ImageOptions | None = None) -> tuple[Any, str]:
     """Run ``data`` through the model and return (HistogramCollector, model sha256)."""
     import calibrators
 
-    model, raw = _load(onnx_path)
+    model = load_onnx(onnx_path, purpose="calibration")
     if tensors is None:
         from .quantize.placement import calibration_tensors
 
@@ -155,7 +111,8 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     if not tensors:
         raise DataError(f"{onnx_path}: no tensor needs calibration (no Conv / Gemm / MatMul / pooling / residual Add)")
     ort_threads, workers, overlap = _thread_plan(threads, calibrators.native_scan())
-    session = _session(_with_outputs(model, tensors), ort_threads)
+    # idle ORT threads would spin between runs and compete with the histogram updates for the same cores
+    session = ort_session(model, threads=ort_threads, extra_outputs=tensors, spin=False, purpose="calibration")
     inputs = model_inputs(session, shape)
     collector = calibrators.HistogramCollector(num_bins)
     stream = open_data(data, inputs, batch_size=batch_size, image_options=image_options)
@@ -168,7 +125,7 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
         raise DataError(f"calibration data {stream.label!r} is empty", hint="give at least a few hundred samples")
     if seen < ADVISED_SAMPLES:
         warn(f"calibrating with {seen} samples; at least {ADVISED_SAMPLES} are advised for stable ranges")
-    return collector, sha256_bytes(raw)
+    return collector, model_sha256(onnx_path)
 
 
 def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], collector: Any,
@@ -243,35 +200,32 @@ def _batches(total: int | None, batch_size: int) -> int | None:
     return None if total is None else -(-total // batch_size)
 
 
-def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = "entropy", *,
+def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_METHOD, *,
               output: str | os.PathLike | None = None, trt_cache: str | os.PathLike | None = None,
               trt_version: str = "10.3.0", **options: Any):
     """Calibrate ``onnx_path`` on ``data`` and return a ``calibrators.CalibrationTable``.
 
     ``options``: ``batch_size``, ``shape`` (calibration shape for dynamic axes), ``max_samples``, ``tensors``,
-    ``num_bins``, ``threads``, ``image_options`` go to :func:`collect`; the rest (e.g. ``percentile=99.9``) to the
-    method. ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
+    ``num_bins``, ``threads``, ``image_options`` go to :func:`collect`; the rest are the options ``method``
+    declares in ``calibrators.REGISTRY`` (e.g. ``percentile=99.9``): another method's option is a UsageError.
+    ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
     """
     import calibrators
 
-    try:
-        calibrators.methods.check_method(method)
-    except calibrators.UnknownMethodError as exc:
-        raise UsageError(str(exc)) from exc
+    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "image_options")
+    collect_options = {k: options.pop(k) for k in collect_keys if k in options}
+    method_options = method_settings(method, options)
     sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)
     for path in (output, trt_cache):
         if path is not None:
             check_output_path(path, inputs=sources)
     if output is not None:
         check_output_suffix(output, (".json",), "a calibration table (JSON)")
-    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "image_options")
-    collector, sha = collect(onnx_path, data, **{k: options.pop(k) for k in collect_keys if k in options})
+    collector, sha = collect(onnx_path, data, **collect_options)
     info(f"computing {method} ranges for {len(collector)} tensors")
     try:
         table = calibrators.CalibrationTable.from_collector(collector, method, model_sha256=sha,
-                                                            producer=f"jetsonkit {__version__}", **options)
-    except TypeError as exc:
-        raise UsageError(f"option not understood by method {method!r}: {exc}") from exc
+                                                            producer=f"jetsonkit {__version__}", **method_options)
     except ValueError as exc:
         raise ConfigError(f"calibration method {method!r}: {exc}") from exc
     if output is not None:
@@ -279,6 +233,20 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = "entropy", 
     if trt_cache is not None:
         write_trt_cache(table, trt_cache, trt_version)
     return table
+
+
+def method_settings(method: str, options: dict) -> dict:
+    """The options ``method`` declares (``calibrators.REGISTRY``), checked; UsageError for an unknown method, an
+    option of another method, or a value out of range -- the one rule for the CLI, the recipe and the library."""
+    import calibrators
+
+    try:
+        return calibrators.check_options(method, options)
+    except calibrators.UnknownMethodError as exc:
+        raise UsageError(str(exc)) from exc
+    except ValueError as exc:
+        raise UsageError(str(exc), hint=f"calibration method {method!r} takes "
+                         f"{', '.join(o.name for o in calibrators.REGISTRY[method].options) or 'no options'}") from exc
 
 
 def range_rows(table: Any) -> list[dict]:
@@ -317,19 +285,3 @@ def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.
         return calibrators.write_trt_cache(check_output_path(path), table.amaxes(), version=trt_version)
     except ValueError as exc:
         raise UsageError(f"cannot write TensorRT cache {str(path)!r}: {exc}") from exc
-
-
-def table_for_model(table_path: str | os.PathLike, onnx_path: str | os.PathLike):
-    """Load a table and check that it was made for ``onnx_path`` (IncompatibleArtifactError otherwise)."""
-    import calibrators
-
-    try:
-        table = calibrators.CalibrationTable.load(table_path)
-    except calibrators.CalibrationError as exc:
-        raise ConfigError(str(exc)) from exc
-    sha = sha256_bytes(Path(onnx_path).read_bytes())
-    if table.model_sha256 and table.model_sha256 != sha:
-        raise IncompatibleArtifactError(f"calibration table {str(table_path)!r} was made for model sha256 "
-                                        f"{table.model_sha256[:12]}…, {str(onnx_path)!r} is {sha[:12]}…",
-                                        hint="recalibrate this model")
-    return table

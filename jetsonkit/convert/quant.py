@@ -9,12 +9,22 @@ scale = input scale * weight scale and zero point 0. Rounding is round-half-to-e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .flatbuf import QParams
-from .ranges import Range
 
 _TINY = 1e-8  # a zero range still needs a positive scale
+
+
+@dataclass
+class Range:
+    """An activation's int8 range: [lo, hi] and where it came from ("table" or "calibrated:<method>")."""
+
+    lo: float
+    hi: float
+    source: str
 
 
 def activation_qparams(r: Range) -> QParams:

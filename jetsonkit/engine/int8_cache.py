@@ -11,7 +11,7 @@ import os
 from typing import Mapping
 
 from .._deps import require
-from ..errors import ConfigError, IncompatibleArtifactError
+from ..errors import ConfigError
 
 __all__ = ["encode_calibration_cache", "load_table_amax"]
 
@@ -30,16 +30,9 @@ def load_table_amax(path: str | os.PathLike, onnx_sha256: str | None = None) -> 
     """tensor -> amax from a jetsonkit calibration table (``calibrators.CalibrationTable`` JSON).
 
     With ``onnx_sha256`` (implicit INT8: the table feeds the very graph being built) a table that records another
-    model's hash is refused.
+    model's hash is refused (:func:`jetsonkit.artifacts.read_table`).
     """
-    calibrators = require("calibrators", purpose="reading the calibration table")
-    try:
-        table = calibrators.CalibrationTable.load(str(path))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"calibration table {str(path)!r} cannot be read: {exc}",
-                          hint="write it with `jetsonkit calibrate ... -o calib.json`") from exc
-    if onnx_sha256 and table.model_sha256 and table.model_sha256 != onnx_sha256:
-        raise IncompatibleArtifactError(
-            f"calibration table {str(path)!r} was made for model sha256 {table.model_sha256[:12]}…, "
-            f"the ONNX being built is {onnx_sha256[:12]}…", hint="recalibrate this model with `jetsonkit calibrate`")
-    return {name: float(r.amax) for name, r in table.tensors.items()}
+    from ..artifacts import read_table
+
+    model = (onnx_sha256,) if onnx_sha256 else None
+    return read_table(path, model=model, model_label="the ONNX being built").amaxes()

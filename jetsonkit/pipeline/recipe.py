@@ -30,7 +30,6 @@ BACKENDS = ("onnxruntime", "tflite", "tensorrt")
 PRECISIONS = {"onnxruntime": ("fp32", "fp16", "int8"), "tflite": ("fp32", "fp16", "int8"),
               "tensorrt": ("fp32", "fp16", "int8")}
 METRICS = ("top1", "agreement")
-CALIB_METHODS = ("entropy", "percentile", "mse", "minmax")
 DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -343,9 +342,22 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
     return tuple(out)
 
 
+def _check_calibration(doc: LocatedYaml, c: CalibrationConfig) -> None:
+    """The method comes from ``calibrators.REGISTRY``; an option the method does not declare (``percentile`` with
+    ``entropy``) is refused, as on the command line."""
+    import calibrators
+
+    _choice(doc, c.method, calibrators.METHODS, ("calibration", "method"))
+    for option in calibrators.OPTIONS:
+        try:
+            calibrators.check_options(c.method, {option: getattr(c, option)})
+        except ValueError as exc:
+            raise _fail(doc, ("calibration", option), str(exc), hint="drop it or change calibration.method") from None
+
+
 def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     c, e = r.calibration, r.evaluation
-    _choice(doc, c.method, CALIB_METHODS, ("calibration", "method"))
+    _check_calibration(doc, c)
     if e.metric not in METRICS and not _CALLABLE.match(e.metric):
         raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
     for k, inp in enumerate(r.inputs):

@@ -79,11 +79,10 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
 
 def _calibration(path: Path) -> dict:
     """The shared calibration table of one model, as the report shows it (read back from the file written)."""
-    import calibrators
-
+    from ..artifacts import read_table
     from ..calibrate import range_rows
 
-    table = calibrators.CalibrationTable.load(path)
+    table = read_table(path)
     return {"file": path.name, "method": table.method, "samples": table.samples, "ranges": range_rows(table)}
 
 

@@ -102,6 +102,8 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
 
 def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     """One calibration of ``onnx_path`` on the recipe's calibration data; every target of this model shares it."""
+    import calibrators
+
     from ..calibrate import calibrate
 
     c = recipe.calibration
@@ -109,8 +111,7 @@ def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     options: dict[str, Any] = {"batch_size": 32}
     if c.max_samples:
         options["max_samples"] = c.max_samples
-    if c.percentile is not None and c.method == "percentile":
-        options["percentile"] = c.percentile
+    options.update({name: getattr(c, name) for name in calibrators.OPTIONS if getattr(c, name) is not None})
     table = calibrate(onnx_path, x, c.method, output=table_path, **options)
     return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples or len(x))}
 

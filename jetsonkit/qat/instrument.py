@@ -54,10 +54,10 @@ def _is_table(calib: Any) -> bool:
 
 
 def _ranges(calib: Any, onnx_path: Path, method: str) -> tuple[dict[str, float], str]:
-    from ..quantize.qdq import table_ranges
+    from ..artifacts import table_ranges
 
     if _is_table(calib):
-        ranges, _ = table_ranges(calib)
+        ranges = table_ranges(calib)
         return ranges, repr(str(calib)) if isinstance(calib, (str, os.PathLike)) else "(in memory)"
     from ..calibrate import calibrate
 

@@ -47,9 +47,9 @@ def to_fp16(model: Any, plan: Any = None, *, fp32_layers: set[str] | None = None
     Returns a ModelProto that passes ``onnx.checker``; graph inputs and outputs keep their fp32 type.
     """
     onnx = require("onnx", purpose="FP16 conversion")
-    from .qdq import load_model
+    from ..artifacts import onnx_source
 
-    src, _, label = load_model(model)
+    src, _, label = onnx_source(model, purpose="FP16 conversion")
     if has_qdq(src):
         raise UnsupportedError(f"{label} holds Q/DQ nodes; FP16 conversion takes the float model",
                                hint="convert the FP32 model, then quantize")

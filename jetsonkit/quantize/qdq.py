@@ -14,21 +14,21 @@ fp32 original in the file.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .._deps import require
-from .._io import atomic_path, sha256_bytes, sha256_file
-from ..errors import DataError, IncompatibleArtifactError, InputError, ModelLoadError, UnsupportedError
+from .._io import atomic_path, sha256_bytes
+from ..artifacts import onnx_source, read_table
+from ..errors import DataError, InputError, UnsupportedError
 from .placement import QuantSite, has_qdq, node_names, quant_sites
 
-__all__ = ["QdqResult", "quantize_qdq", "load_model", "table_ranges", "strip_qdq", "weight_scales"]
+__all__ = ["QdqResult", "quantize_qdq", "table_model_ranges", "strip_qdq", "weight_scales"]
 
 MIN_OPSET = 13  # per-axis Q/DQ
 
@@ -60,73 +60,13 @@ class QdqResult:
         }
 
 
-def load_model(model: Any) -> tuple[Any, str | None, str]:
-    """(ModelProto, sha256 of the file or None, a label for messages) from a path or a ModelProto."""
-    onnx = require("onnx", purpose="Q/DQ quantization")
-    if isinstance(model, onnx.ModelProto):
-        return model, None, "<in-memory model>"
-    path = Path(os.fspath(model))
-    if not path.is_file():
-        raise ModelLoadError(f"ONNX model {str(path)!r} not found", hint="pass the path of an exported .onnx file")
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad model file
-        raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}", hint="re-export it") from exc
-    if not proto.graph.node:
-        raise ModelLoadError(f"ONNX model {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
-                             hint="pass the .onnx file written by `jetsonkit export`")
-    return proto, sha256_file(path), str(path)
-
-
-def _load_table_file(path: Path) -> Any:
-    try:
-        import calibrators  # numpy-only sibling package: the owner of the table format
-    except ImportError:
-        calibrators = None
-    if calibrators is not None:
-        try:
-            return calibrators.CalibrationTable.load(path)
-        except calibrators.CalibrationError as exc:
-            raise InputError(str(exc)) from exc
-        except OSError as exc:
-            raise InputError(f"cannot read calibration table {str(path)!r}: {exc.strerror}",
-                             hint="pass the calib.json written by jetsonkit calibrate") from exc
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read calibration table {str(path)!r}: {exc}", hint="pass a calib.json") from exc
-
-
-def table_ranges(table: Any) -> tuple[dict[str, float], str | None]:
-    """(tensor -> amax, model sha256 or None) from a CalibrationTable, a mapping, or a table file path."""
-    if isinstance(table, (str, os.PathLike)):
-        table = _load_table_file(Path(table))
-    sha = getattr(table, "model_sha256", None)
-    tensors = getattr(table, "tensors", None)
-    if tensors is None and isinstance(table, Mapping):
-        sha = table.get("model_sha256", sha) if "tensors" in table else sha
-        tensors = table["tensors"] if "tensors" in table else table
-    if not isinstance(tensors, Mapping):
-        raise InputError("calibration table has no 'tensors' mapping", hint="pass a calibrators.CalibrationTable")
-    ranges = {}
-    for name, value in tensors.items():
-        amax = getattr(value, "amax", value)
-        if isinstance(amax, Mapping):
-            amax = amax.get("amax")
-        ranges[str(name)] = float(amax)
-    return ranges, sha
-
-
-def _check_table_model(table_sha: str | None, model_sha: str | None, proto: Any, label: str) -> None:
-    if not table_sha:
-        return
-    candidates = {model_sha, sha256_bytes(proto.SerializeToString())} - {None}
-    if table_sha not in candidates:
-        raise IncompatibleArtifactError(
-            f"calibration table was made for model sha256 {table_sha[:12]}… but {label} has sha256 "
-            f"{(model_sha or sorted(candidates)[0])[:12]}…",
-            hint="recalibrate this model: jetsonkit calibrate model.onnx ...",
-        )
+def table_model_ranges(table: Any, proto: Any, model_sha: str | None, label: str,
+                       allow_other_model: bool = False) -> dict[str, float]:
+    """tensor -> amax of ``table``, refused when it was made for another model (matched by the file's hash or the
+    serialized proto's)."""
+    accepted = [model_sha, sha256_bytes(proto.SerializeToString())]
+    table = read_table(table, model=accepted, model_label=label, allow_other_model=allow_other_model)
+    return table.amaxes()
 
 
 def weight_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
@@ -256,20 +196,21 @@ def _missing_ranges(sites: list[QuantSite], ranges: dict[str, float]) -> None:
 
 
 def quantize_qdq(model: Any, table: Any, out_path: str | os.PathLike | None = None, plan: Any = None, *,
-                 weights: str = "int8", requantize: bool = False, check: bool = True) -> QdqResult:
+                 weights: str = "int8", requantize: bool = False, check: bool = True,
+                 allow_other_model: bool = False) -> QdqResult:
     """Write the explicit-INT8 (Q/DQ) version of ``model`` (path or ModelProto) using ``table``'s ranges.
 
     ``table``: a ``calibrators.CalibrationTable``, a mapping tensor -> amax, or a table file. ``plan``: a
     PrecisionPlan (or mapping node -> precision); layers it keeps in fp16/fp32 get no Q/DQ. ``requantize``
-    strips existing Q/DQ first instead of refusing. The result passes ``onnx.checker``; ``out_path`` is written
+    strips existing Q/DQ first instead of refusing. ``allow_other_model`` accepts a table that records another
+    model's hash. The result passes ``onnx.checker``; ``out_path`` is written
     atomically.
     """
     onnx = require("onnx", purpose="Q/DQ quantization")
     if weights not in ("int8", "qdq"):
         raise InputError(f"weights={weights!r} is not a weight storage mode", hint="use 'int8' or 'qdq'")
-    proto, model_sha, label = load_model(model)
-    ranges, table_sha = table_ranges(table)
-    _check_table_model(table_sha, model_sha, proto, label)
+    proto, model_sha, label = onnx_source(model, purpose="Q/DQ quantization")
+    ranges = table_model_ranges(table, proto, model_sha, label, allow_other_model)
     proto = _copy(proto)
     if has_qdq(proto):
         if not requantize:

@@ -32,7 +32,8 @@ from .._progress import info, progress
 from ..errors import DataError, InputError
 from .placement import quantizable_nodes
 from .plan import PRECISIONS, PrecisionPlan, Rule
-from .qdq import _check_table_model, load_model, quantize_qdq, table_ranges
+from ..artifacts import onnx_source
+from .qdq import quantize_qdq, table_model_ranges
 
 __all__ = ["LayerScore", "SensitivityReport", "layer_sensitivity", "search_mixed_precision", "MODES"]
 
@@ -168,10 +169,8 @@ def _scores(ev: _Evaluator, proto: Any, mode: str, layers: list[str] | None, kee
 
 def _model_and_ranges(model: Any, table: Any) -> tuple[Any, dict[str, float]]:
     """The ModelProto and the table's ranges, refusing a table made for another model."""
-    proto, sha, label = load_model(model)
-    ranges, table_sha = table_ranges(table)
-    _check_table_model(table_sha, sha, proto, label)
-    return proto, ranges
+    proto, sha, label = onnx_source(model, purpose="the sensitivity search")
+    return proto, table_model_ranges(table, proto, sha, label)
 
 
 def _check_x(x: Any) -> np.ndarray:

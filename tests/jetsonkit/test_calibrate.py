@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import calibrators
-from jetsonkit.calibrate import ADVISED_SAMPLES, calibrate, collect, format_ranges, range_rows, table_for_model
+from jetsonkit.artifacts import read_table
+from jetsonkit.calibrate import ADVISED_SAMPLES, calibrate, collect, format_ranges, range_rows
 from jetsonkit.errors import DataError, IncompatibleArtifactError, InputSpecError, UsageError
 
 
@@ -86,7 +87,7 @@ def test_calibrate_writes_table_and_trt_cache(mnist_onnx, mnist_train_1k, tmp_pa
     x = mnist_train_1k[0][:600]
     table = calibrate(mnist_onnx, x, "percentile", output=tmp_path / "c.json", trt_cache=tmp_path / "c.cache",
                       trt_version="8.6.1", batch_size=200, percentile=99.9)
-    loaded = table_for_model(tmp_path / "c.json", mnist_onnx)
+    loaded = read_table(tmp_path / "c.json", model=mnist_onnx)
     assert loaded.amaxes() == table.amaxes() and loaded.options == {"percentile": 99.9}
     assert loaded.producer.startswith("jetsonkit ")
     cache = calibrators.read_trt_cache(tmp_path / "c.cache", expect_version=8601)
@@ -116,7 +117,7 @@ def test_table_for_another_model_is_refused(mnist_onnx, mnist_train_1k, tmp_path
     other = tmp_path / "other.onnx"
     other.write_bytes(mnist_onnx.read_bytes() + b"\0")
     with pytest.raises(IncompatibleArtifactError, match="recalibrate"):
-        table_for_model(tmp_path / "c.json", other)
+        read_table(tmp_path / "c.json", model=other)
 
 
 def test_fewer_samples_than_advised_warns_with_count(mnist_onnx, mnist_train_1k, capsys):

@@ -8,11 +8,30 @@ import numpy as np
 
 import calibrators
 from jetsonkit.cli import main
-from jetsonkit.cli.commands import calibrate as command
 
 
 def test_methods_listed_in_cli_match_the_library():
-    assert command.METHODS == calibrators.METHODS
+    from jetsonkit.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for name in ("calibrate", "convert"):
+        method = next(a for a in sub[name]._actions if a.dest == "method")
+        assert tuple(method.choices) == calibrators.METHODS
+
+
+def test_percentile_with_another_method_is_refused_everywhere(mnist_onnx, tmp_path, capsys):
+    """One rule: the CLI, the library and a recipe all refuse an option the method does not declare."""
+    import pytest
+
+    from jetsonkit.calibrate import calibrate
+    from jetsonkit.errors import UsageError
+
+    assert main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "--percentile", "99.9",
+                 "-o", str(tmp_path / "c.json")]) == 2
+    assert "option 'percentile' does not apply to calibration method 'entropy'" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="option 'percentile' does not apply to calibration method 'mse'"):
+        calibrate(mnist_onnx, "mnist:train:8", "mse", percentile=99.9)
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_cli_mnist_spec_writes_table_and_cache(mnist_onnx, tmp_path, capsys):
@@ -38,7 +57,8 @@ def test_cli_bad_data_exits_2_with_one_line(mnist_onnx, tmp_path, capsys):
 
 def test_cli_unknown_method_and_trt11(mnist_onnx, tmp_path, capsys):
     assert main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "--method", "kl", "-q"]) == 2
-    assert "unknown calibration method 'kl'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--method: invalid choice: 'kl'" in err and "'entropy', 'percentile', 'mse', 'minmax'" in err
     rc = main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "-q", "-o", str(tmp_path / "c.json"),
                "--trt-cache", str(tmp_path / "c.cache"), "--trt-version", "11.4.1"])
     assert rc == 2 and "removed in 11.0" in capsys.readouterr().err

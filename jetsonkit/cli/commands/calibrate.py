@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import CommandResult
+from ..args import add_method_arguments, method_options
 
 NAME = "calibrate"
 HELP = "compute INT8 ranges (entropy / percentile / mse / minmax) for an ONNX model from calibration data"
@@ -13,7 +14,6 @@ DESCRIPTION = (
     "write the ranges as a JSON table (and optionally a TensorRT 8.x/10.x calibration cache). Data: "
     "mnist:<train|val|test>[:limit] (the bundled real MNIST), a .npy / .npz file, or a folder of images."
 )
-METHODS = ("entropy", "percentile", "mse", "minmax")  # mirrors calibrators.METHODS; checked by a test
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -35,14 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the FP32 .onnx model")
     parser.add_argument("--data", required=True,
                         help="mnist:train:1000, a .npy / .npz file, or a folder of images")
-    parser.add_argument("--method", default="entropy", help=f"one of {', '.join(METHODS)} (default entropy)")
+    add_method_arguments(parser)
     parser.add_argument("-o", "--output", default="calib.json", help="calibration table to write (default calib.json)")
     parser.add_argument("--trt-cache", help="also write a TensorRT calibration cache (TensorRT 8.x / 10.x)")
     parser.add_argument("--trt-version", default="10.3.0", help="TensorRT version the cache is for (default 10.3.0)")
     parser.add_argument("--batch-size", type=int, default=32, help="samples per ONNX Runtime run (default 32)")
     parser.add_argument("--max-samples", type=int, help="use at most this many samples")
     parser.add_argument("--shape", help="calibration shape for dynamic axes, NAME:1x3x224x224")
-    parser.add_argument("--percentile", type=float, help="percentile for --method percentile (default 99.99)")
     g = parser.add_argument_group("image folders")
     g.add_argument("--image-size", type=_size, help="resize to HxW (default: the model's input size)")
     g.add_argument("--mean", type=_floats, default=(0.0,), help="per-channel mean after scaling to [0, 1]")
@@ -53,13 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> CommandResult:
     from ...calibrate import calibrate, format_ranges, range_rows
     from ...datasource import ImageOptions
-    from ...errors import UsageError
 
-    options = {"batch_size": args.batch_size, "shape": args.shape, "max_samples": args.max_samples}
-    if args.percentile is not None:
-        if args.method != "percentile":
-            raise UsageError("--percentile applies to --method percentile only", hint="drop it or set the method")
-        options["percentile"] = args.percentile
+    options = {"batch_size": args.batch_size, "shape": args.shape, "max_samples": args.max_samples,
+               **method_options(args)}
     if args.image_size or args.layout or args.mean != (0.0,) or args.std != (1.0,):
         options["image_options"] = ImageOptions(args.image_size, args.mean, args.std, args.layout)
     table = calibrate(args.model, args.data, args.method, output=args.output, trt_cache=args.trt_cache,

@@ -7,7 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from calibrators.methods import DEFAULT_METHOD
+
 from .. import CommandResult
+from ..args import add_calib_arguments, add_method_arguments
 from ...errors import UsageError
 
 NAME = "convert"
@@ -27,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "layout, or a folder of images")
     parser.add_argument("--limit", type=int,
                         help="calibration samples used: the first N of --data (default 1000)")
-    parser.add_argument("--calib", help="calibration table (calib.json from `jetsonkit calibrate`) to impose")
-    parser.add_argument("--method",
-                        help="calibration method for tensors the table lacks (entropy|percentile|mse|minmax; "
-                             "default percentile)")
+    add_calib_arguments(parser, help_="calibration table (calib.json from `jetsonkit calibrate`) to impose")
+    add_method_arguments(parser, default=None, options=False,
+                         help_=f"without --calib: the range method of the table made here (default {DEFAULT_METHOD}, "
+                               "as `jetsonkit calibrate`)")
     parser.add_argument("--io", choices=("float", "int8"), default="float",
                         help="int8 model: float I/O (quantized inside, default) or int8 I/O")
     parser.add_argument("--input-layout", choices=("nhwc", "nchw"), default="nhwc",
@@ -79,8 +82,9 @@ def run(args: argparse.Namespace) -> CommandResult:
     with tempfile.TemporaryDirectory(prefix="jetsonkit-convert-") as tmp:
         onnx_path = args.model if is_onnx else _onnx_from_spec(args, tmp)
         result = convert_tflite(onnx_path, out, precision=args.precision, data=args.data, calib=args.calib,
-                                method=args.method or "percentile", io=args.io, input_layout=args.input_layout,
-                                limit=1000 if args.limit is None else args.limit)
+                                method=args.method, io=args.io, input_layout=args.input_layout,
+                                limit=1000 if args.limit is None else args.limit,
+                                allow_other_model=args.allow_other_model)
     d = result.to_dict()
     ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']} {i['layout'] or ''}".rstrip() for i in d["inputs"])
     text = (f"wrote {d['path']} ({d['size_bytes'] / 1024:.1f} KiB, {args.precision}, {args.io} I/O); "

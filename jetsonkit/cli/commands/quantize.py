@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> CommandResult:
     from ...quantize.plan import PrecisionPlan
-    from ...quantize.qdq import load_model, quantize_qdq
+    from ...artifacts import onnx_source
+    from ...quantize.qdq import quantize_qdq
 
     if args.auto_budget is None and (args.data or args.plan_out or args.mode):
         raise UsageError("--data, --plan-out and --mode belong to --auto-budget",
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.auto_budget is not None:
         plan = _auto_plan(args, data, text)
     if args.explain:
-        proto, _, _ = load_model(args.model)
+        proto, _, _ = onnx_source(args.model)
         text.append(plan.explain(proto))
         data["layers"] = {n: {"op": d.op, "precision": d.precision, "rule": d.rule}
                           for n, d in plan.resolve(proto).items()}

@@ -200,3 +200,15 @@ def test_every_qat_section_option_reaches_qat_settings():
     from jetsonkit.qat.stage import QatSettings
 
     assert {f.name for f in fields(QatConfig)} - {"data"} <= {f.name for f in fields(QatSettings)}
+
+
+def test_percentile_with_another_method_is_refused_with_the_line(tmp_path):
+    """compress used to drop calibration.percentile silently when the method was not percentile."""
+    text = SMALL_RECIPE.replace("method: entropy}", "method: entropy, percentile: 99.9}")
+    msg = _error(tmp_path, text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "percentile: 99.9" in l)
+    assert f":{line}: key 'calibration.percentile': option 'percentile' does not apply to calibration method " \
+           "'entropy'" in msg
+    r = load_recipe(write_recipe(tmp_path, text.replace("method: entropy", "method: percentile")))
+    assert r.calibration.percentile == 99.9
+    assert "not one of entropy, percentile, mse, minmax" in _error(tmp_path, text.replace("entropy", "kl"))
