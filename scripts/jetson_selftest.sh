@@ -24,7 +24,9 @@ REPORT="$OUT/$(hostname)-$(date -u +%Y%m%dT%H%M%SZ).md"
 status=0
 for marker in tensorrt gpu; do
   echo -e "\n## pytest -m $marker\n\n\`\`\`" >>"$REPORT"
-  "$PY" -m pytest -m "$marker" -q -rs tests 2>&1 | tail -40 >>"$REPORT" || status=1
+  "$PY" -m pytest -m "$marker" -q -rs tests --junitxml="$OUT/pytest-$marker.xml" 2>&1 | tail -40 >>"$REPORT" || status=1
+  # on a device, "everything skipped" means TensorRT / pycuda / the GPU was not found: a failure
+  "$PY" scripts/pytest_verdict.py "$OUT/pytest-$marker.xml" >>"$REPORT" 2>&1 || status=1
   echo '```' >>"$REPORT"
 done
 for bench in scripts/bench/*.py; do

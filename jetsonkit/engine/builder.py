@@ -1,8 +1,9 @@
 """The engine builder: replays a BuildPlan on TensorRT's Python API, writes the engine, sidecar and report.
 
 TensorRT API directly, not Polygraphy's loaders: the plan already holds every setting, so the layer that touches
-TensorRT is a few calls per plan field (``apply_plan``), small enough to be checked name by name against each
-version's bindings (tests/jetsonkit/engine/test_api_surface.py). ``tensorrt`` is imported at first use only.
+TensorRT is a few calls per plan field (``apply_plan``), small enough to be replayed per version on a strict fake
+generated from that version's real bindings (tests/jetsonkit/engine/test_trt_replay.py). ``tensorrt`` is
+imported at first use only.
 A class that must subclass a TensorRT type is built inside a factory (the Polygraphy pattern).
 """
 
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _progress
-from ..errors import InputError
+from ..errors import BackendError, InputError
 from .int8_cache import encode_calibration_cache
 from .plan import BuildPlan
 from .versions import parse_version
 from .report import BuildReport
 
-__all__ = ["BuildResult", "apply_plan", "parse_onnx", "make_logger", "make_cache_calibrator", "make_progress_monitor"]
+__all__ = ["BuildResult", "apply_plan", "parse_onnx", "make_logger", "make_cache_calibrator", "make_progress_monitor",
+           "set_timing_cache"]
 
 _DTYPE = {"fp32": "FLOAT", "fp16": "HALF", "int8": "INT8"}
 
@@ -108,20 +110,48 @@ def _apply_layer_precisions(trt: Any, network: Any, plan: BuildPlan) -> None:
         layer.precision = getattr(trt.DataType, _DTYPE[want])
 
 
-def _apply_dynamic_ranges(network: Any, amax: dict[str, float]) -> int:
-    """Set each tensor's symmetric range; return how many network tensors had none in the table."""
+def _network_tensors(network: Any) -> list:
+    """Every tensor of the network: its inputs and each layer's outputs."""
     tensors = [network.get_input(i) for i in range(network.num_inputs)]
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         tensors += [layer.get_output(j) for j in range(layer.num_outputs)]
+    return tensors
+
+
+def _apply_dynamic_ranges(network: Any, amax: dict[str, float]) -> int:
+    """Set each tensor's symmetric range; return how many network tensors had none in the table."""
     missing = 0
-    for t in tensors:
+    for t in _network_tensors(network):
         a = amax.get(t.name)
         if a is None:
             missing += 1
         else:
             t.set_dynamic_range(-a, a)
     return missing
+
+
+def _warn_unranged(network: Any, amax: dict[str, float], mode: str) -> int:
+    """Implicit INT8 quantizes only tensors with a range: say how many stay in higher precision (0: none)."""
+    tensors = _network_tensors(network)
+    missing = sum(1 for t in tensors if t.name not in amax)
+    if missing:
+        _progress.warn(f"implicit INT8 ({mode}): {missing} of {len(tensors)} network tensors have no range in the "
+                       "calibration table, so TensorRT keeps their layers out of INT8 (FP16/FP32); calibrate every "
+                       "tensor or use the Q/DQ path (jetsonkit quantize), where INT8 placement is explicit")
+    return missing
+
+
+def set_timing_cache(config: Any, data: bytes, path: str) -> bool:
+    """Load the timing cache; a cache from another device / TensorRT is refused by TensorRT (False): say so and
+    start a fresh one, which the build then writes back."""
+    if config.set_timing_cache(config.create_timing_cache(data), False):
+        return True
+    _progress.warn(f"timing cache {path} was made on another GPU or TensorRT version: TensorRT did not use it; "
+                   "this build starts a new one and overwrites the file")
+    if not config.set_timing_cache(config.create_timing_cache(b""), False):
+        raise BackendError(f"TensorRT refused an empty timing cache for {path}", hint="build without --timing-cache")
+    return False
 
 
 def apply_plan(trt: Any, builder: Any, network: Any, config: Any, plan: BuildPlan, amax: dict[str, float] | None = None,
@@ -142,15 +172,15 @@ def apply_plan(trt: Any, builder: Any, network: Any, config: Any, plan: BuildPla
         _apply_layer_precisions(trt, network, plan)
     if plan.int8 and plan.int8["mode"] in ("calibrator", "cache"):
         config.int8_calibrator = make_cache_calibrator(trt, encode_calibration_cache(amax or {}, plan.trt_version))
+        _warn_unranged(network, amax or {}, plan.int8["mode"])
     elif plan.int8 and plan.int8["mode"] == "dynamic-range":
-        missing = _apply_dynamic_ranges(network, amax or {})
-        if missing:
-            _progress.warn(f"{missing} network tensors have no range in the calibration table; TensorRT keeps them out of INT8")
+        _warn_unranged(network, amax or {}, "dynamic-range")
+        _apply_dynamic_ranges(network, amax or {})
     if plan.dla:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = plan.dla["core"]
     if plan.timing_cache:
-        config.set_timing_cache(config.create_timing_cache(timing_cache_bytes), False)
+        set_timing_cache(config, timing_cache_bytes, plan.timing_cache)
     if plan.hardware_compatibility_level:
         config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, plan.hardware_compatibility_level)
     if plan.optimization_level is not None:

@@ -14,6 +14,7 @@ from .._io import sha256_bytes, sha256_file, write_bytes_atomic
 from ..errors import BackendError, CheckFailed, InputError
 from .builder import BuildResult, apply_plan, make_logger, parse_onnx
 from .int8_cache import load_table_amax
+from .loading import load_engine
 from .machine import MachineInfo, detect_machine
 from .onnx_info import OnnxInfo, read_onnx_info
 from .options import BuildOptions
@@ -78,9 +79,14 @@ def _cached(engine_path: Path, key: str) -> dict | None:
     return None
 
 
-def _inspect(trt: Any, logger: Any, serialized: bytes) -> str:
+def _inspect(trt: Any, logger: Any, serialized: bytes, plan: BuildPlan) -> str:
+    """The engine inspector's JSON of a just-built engine; BackendError when it does not deserialise."""
     runtime = trt.Runtime(logger)
-    engine = runtime.deserialize_cuda_engine(serialized)
+    engine = load_engine(trt, runtime, serialized, version_compatible="VERSION_COMPATIBLE" in plan.builder_flags,
+                         dla_core=plan.dla["core"] if plan.dla else None, logger=logger)
+    if engine is None:
+        raise BackendError(f"TensorRT {trt.__version__} built an engine it cannot deserialise for inspection",
+                           hint="rerun with --debug and read TensorRT's log; nothing was written")
     inspector = engine.create_engine_inspector()
     return inspector.get_engine_information(trt.LayerInformationFormat.JSON)
 
@@ -144,10 +150,11 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
         _raise_if_recorded_violations(side)
         return BuildResult(str(engine_path), side, plan, None, cached=True)
     data = _serialize(trt, builder, logger, log_lines, plan, options, info)
+    layers = parse_inspector_json(_inspect(trt, logger, data, plan))  # before any file is written
     write_bytes_atomic(engine_path, data)
-    layers = parse_inspector_json(_inspect(trt, logger, data))
     report = make_report(layers, parse_build_log(log_lines), engine_bytes=len(data), wanted=plan.layer_precisions,
-                         sparse_expected=plan.sparse_eligible if "SPARSE_WEIGHTS" in plan.builder_flags else ())
+                         sparse_expected=plan.sparse_eligible if "SPARSE_WEIGHTS" in plan.builder_flags else (),
+                         int8_build=plan.int8 is not None)
     side = make_sidecar(engine_sha256=sha256_bytes(data), engine_bytes=len(data), trt_version=trt.__version__, gpu=gpu,
                         l4t_release=machine.l4t_release, jetpack=machine.jetpack, plan=plan.to_dict(),
                         onnx_path=onnx_path, onnx_sha256=info.sha256, calibration_path=options.calibration,

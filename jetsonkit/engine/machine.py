@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["MachineInfo", "parse_nv_tegra_release", "detect_machine", "JETPACK_OF_L4T"]
 
-# L4T major.minor -> JetPack (NVIDIA's JetPack archive): R35.x = JetPack 5.1.x, R36.x = JetPack 6.x, R38 = JetPack 7
-JETPACK_OF_L4T = {"35": "5.1", "36": "6", "38": "7"}
+# L4T major -> JetPack (NVIDIA's JetPack pages, see docs/tensorrt.md): R35.x = JetPack 5.x, R36.x = JetPack 6.x,
+# R38.2 = JetPack 7.0 and R38.4 = 7.1 (Thor), R39.x = JetPack 7.2 (Orin and Thor)
+JETPACK_OF_L4T = {"35": "5", "36": "6", "38": "7", "39": "7.2"}
 
 
 @dataclass

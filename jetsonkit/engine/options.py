@@ -14,7 +14,7 @@ from ..errors import ConfigError, UsageError
 
 __all__ = ["Shape", "InputRange", "BuildOptions", "parse_shape", "parse_size", "parse_profiles", "PRECISIONS"]
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "best")  # best: INT8 + FP16 (trtexec --best), the rest FP32
 INT8_MODES = ("qdq", "calibrator", "cache", "dynamic-range")
 
 Shape = tuple[int, ...]

@@ -106,14 +106,14 @@ def make_plan(info: OnnxInfo, options: BuildOptions, trt_version: str | TrtVersi
     _plan_layer_precisions(plan, info, dict(layer_precisions or {}), v)
     _plan_sparsity(plan, info, options, v)
     _plan_profiles(plan, info, options)
-    _plan_dla(plan, options, machine)
+    _plan_dla(plan, info, options, v, machine)
     _plan_memory_and_misc(plan, options, v, machine)
     plan.builder_flags = list(dict.fromkeys(plan.builder_flags))
     return plan
 
 
 def _plan_int8(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:
-    if options.precision != "int8":
+    if options.precision not in ("int8", "best"):
         if info.has_qdq:
             plan.notes.append("the graph has Q/DQ nodes: those layers run INT8 whatever --precision says")
             if v.has_precision_flags:
@@ -147,7 +147,10 @@ def _plan_int8(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVer
 
 
 def _plan_fp16(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:
-    if options.precision != "fp16":
+    if options.precision == "int8" and v.has_precision_flags:
+        plan.notes.append("--precision int8 lets TensorRT pick INT8 or FP32 per layer: layers without INT8 "
+                          "kernels or scales run FP32; --precision best (INT8 + FP16) lets them fall back to FP16")
+    if options.precision not in ("fp16", "best"):
         return
     if v.has_precision_flags:
         plan.builder_flags.append("FP16")
@@ -201,7 +204,7 @@ def _plan_sparsity(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: Tr
     if not info.sparse_nodes:
         plan.notes.append("no Conv/Gemm/MatMul weight in the graph has the 2:4 pattern: nothing for sparse kernels "
                           "(run `jetsonkit prune` first)")
-    low = options.precision in ("fp16", "int8") or info.has_qdq or info.has_fp16
+    low = options.precision in ("fp16", "int8", "best") or info.has_qdq or info.has_fp16
     if not low:
         plan.notes.append("sparse kernels exist for FP16 and INT8 only: an FP32 build keeps every layer dense")
 
@@ -249,12 +252,27 @@ def _check_calibration_shapes(plan: BuildPlan, options: BuildOptions) -> None:
         plan.calibration_profile = covering[0]
 
 
-def _plan_dla(plan: BuildPlan, options: BuildOptions, machine: MachineInfo | None) -> None:
+def _plan_dla(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion,
+              machine: MachineInfo | None) -> None:
+    """DLA rules (TensorRT developer guide, "Working with DLA"): FP16 / INT8 layers only (INT8 may come from the
+    graph's Q/DQ nodes at any --precision), static shapes only (a profile's min = opt = max), no hardware
+    compatibility. TensorRT 11 has DLA only from 11.4.1 (AGX Orin, JetPack 7.2.2) and takes FP16 from the graph."""
     if options.dla_core is None:
         return
-    if options.precision == "fp32" and "FP16" not in plan.builder_flags and not plan.int8:
+    low = "FP16" in plan.builder_flags or plan.int8 or info.has_qdq or plan.graph_transform or \
+        (v.always_strongly_typed and info.has_fp16)
+    if not low:
         raise InputError("DLA runs FP16 and INT8 layers only, and this build is FP32",
-                         hint="add --precision fp16 (or int8) when using --dla")
+                         hint="add --precision fp16 (or int8 / best) when using --dla")
+    if v.always_strongly_typed and (v.major, v.minor, v.patch) < (11, 4, 1):
+        raise UnsupportedError(f"TensorRT {v} has no DLA support (TensorRT 11 adds DLA from 11.4.1, AGX Orin)",
+                               hint="build for DLA with TensorRT 10.x (JetPack 6) or 11.4.1+")
+    for i, prof in enumerate(plan.profiles):
+        for name, r in prof.items():
+            if not r["min"] == r["opt"] == r["max"]:
+                raise InputError(f"DLA needs static shapes, but profile {i} gives input {name!r} the range "
+                                 f"{r['min']}..{r['max']}",
+                                 hint=f"use one shape: --profile {name}:S,S,S (e.g. {'x'.join(map(str, r['opt']))})")
     if machine is not None and machine.dla_cores is not None:
         if machine.dla_cores == 0:
             raise InputError(f"DLA core {options.dla_core} requested but this machine ({machine.gpu_name or 'no GPU'}) has no DLA",
@@ -283,6 +301,9 @@ def _plan_memory_and_misc(plan: BuildPlan, options: BuildOptions, v: TrtVersion,
             raise UnsupportedError(f"hardware-compatible engines need TensorRT 8.6 or later, not {v.short}")
         if options.dla_core is not None:
             raise InputError("hardware compatibility and DLA cannot be combined", hint="drop one of --hardware-compat / --dla")
+        if machine is not None and machine.is_jetson:
+            raise UnsupportedError("hardware-compatible (Ampere+) engines are not supported on Jetson: TensorRT builds "
+                                   "them for discrete GPUs only", hint="drop --hardware-compat; build on each Jetson")
         plan.hardware_compatibility_level = "AMPERE_PLUS"
     if options.optimization_level is not None:
         if not v.has_optimization_level:

@@ -140,6 +140,7 @@ class BuildReport:
     dla_layers: list[str]
     gpu_layers: list[str]
     notes: list[str]
+    fallbacks: list[dict] = field(default_factory=list)  # INT8 builds: {"layer", "precision"} of non-INT8 layers
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +168,12 @@ class BuildReport:
                          f"{len(self.sparse_picked)} got sparse kernels")
         if self.dla_layers:
             lines.append(f"  DLA layers {len(self.dla_layers)}, GPU layers {len(self.gpu_layers)}")
+        if self.fallbacks:
+            by: dict[str, list[str]] = {}
+            for f in self.fallbacks:
+                by.setdefault(f["precision"], []).append(f["layer"])
+            lines.append("  not INT8: " + "; ".join(f"{p} {len(names)} ({', '.join(names[:5])}"
+                                                   f"{', ...' if len(names) > 5 else ''})" for p, names in by.items()))
         lines.extend(f"  unverified: {n}" for n in self.unverified)
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
@@ -180,8 +187,9 @@ def _find_layer(node: str, layers: list[LayerInfo]) -> LayerInfo | None:
 
 
 def make_report(layers: list[LayerInfo], log: BuildLog, *, engine_bytes: int, wanted: Mapping[str, str] | None = None,
-                sparse_expected: Iterable[str] = ()) -> BuildReport:
-    """Compare what was asked (node -> precision, 2:4 nodes) with what the engine holds."""
+                sparse_expected: Iterable[str] = (), int8_build: bool = False) -> BuildReport:
+    """Compare what was asked (node -> precision, 2:4 nodes) with what the engine holds; for an INT8 build
+    (``int8_build``) list the compute layers that fell back to another precision."""
     checks, violations, unverified, notes = [], [], [], []
     for node, want in (wanted or {}).items():
         layer = _find_layer(node, layers)
@@ -201,5 +209,7 @@ def make_report(layers: list[LayerInfo], log: BuildLog, *, engine_bytes: int, wa
     if log.memory_skips:
         notes.append(f"{log.memory_skips} tactic(s) skipped for lack of memory (largest request {log.largest_request_mb} MB, "
                      f"available {log.largest_available_mb} MB): a larger --workspace may give faster kernels")
+    fallbacks = [{"layer": l.name, "precision": l.precision} for l in layers
+                 if int8_build and l.precision in _COMPUTE_TYPES and l.precision != "int8"]
     return BuildReport(engine_bytes, [asdict(l) for l in layers], checks, violations, unverified, log.sparse_eligible,
-                       sorted(picked), expected, log.dla_layers, log.gpu_layers, notes)
+                       sorted(picked), expected, log.dla_layers, log.gpu_layers, notes, fallbacks)

@@ -17,7 +17,8 @@ from .. import __version__
 from .._io import write_json_atomic
 from ..errors import IncompatibleArtifactError, InputError
 
-__all__ = ["sidecar_path", "make_sidecar", "write_sidecar", "read_sidecar", "check_compatible", "cache_key"]
+__all__ = ["sidecar_path", "make_sidecar", "write_sidecar", "read_sidecar", "check_compatible", "cache_key",
+           "version_compatible_ok"]
 
 FORMAT = "jetsonkit.engine/1"
 
@@ -92,29 +93,53 @@ def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
     return getattr(gpu, "gpu_name", None) or getattr(gpu, "name", None), getattr(gpu, "compute_capability", None)
 
 
-def check_compatible(sidecar: Mapping[str, Any], trt_version: str, gpu: Any) -> list[str]:
+# Version-compatible engines across majors (TensorRT 11.4.1 support matrix, "Engine Portability"): 8.x -> 10.x and
+# 10.x -> 11.x runtimes; no other cross-major combination.
+CROSS_MAJOR_VC = {(8, 9), (8, 10), (10, 11)}
+
+
+def version_compatible_ok(built: str, runtime: str) -> bool:
+    """May a version-compatible engine built with ``built`` (>= 8.6) run on ``runtime``?"""
+    have, want = _vtuple(runtime), _vtuple(built)
+    if want[:2] < (8, 6) or have < want:
+        return False
+    return have[0] == want[0] or (want[0], have[0]) in CROSS_MAJOR_VC
+
+
+def check_compatible(sidecar: Mapping[str, Any], trt_version: str, gpu: Any, *, jetson: bool | None = None) -> list[str]:
     """Raise IncompatibleArtifactError when this engine cannot run on (trt_version, gpu); return soft notes.
 
-    Rules (TensorRT developer guide, "Version Compatibility" / "Hardware Compatibility"): a plain engine needs the
-    same TensorRT major.minor.patch and the same compute capability; a version-compatible one (8.6+) runs on the
-    same major at the same or a later version; an AMPERE_PLUS one on any compute capability >= 8.0.
+    Rules (TensorRT developer guide, "Version Compatibility" / "Hardware Compatibility"; support matrix 11.4.1,
+    "Engine Portability"): a plain engine needs the same TensorRT version and the same compute capability; a
+    version-compatible one (built with 8.6+) runs on the same or a later version of its major, and 8.x ones also on
+    10.x, 10.x ones on 11.x; an AMPERE_PLUS one on any compute capability >= 8.0 of the same platform kind —
+    hardware compatibility is for discrete GPUs, so an engine built on a desktop / server GPU never runs on a
+    Jetson (``jetson``: is this machine one; the sidecar's ``l4t_release`` says where the engine was built).
     ``gpu`` is a mapping with ``name`` / ``compute_capability`` or a MachineInfo.
     """
     rebuild = sidecar.get("rebuild_command") or "jetsonkit build <model.onnx> -o <engine>"
     plan = sidecar.get("plan") or {}
     built_v = str(sidecar["tensorrt_version"])
     flags = plan.get("builder_flags") or []
-    have, want = _vtuple(trt_version), _vtuple(built_v)
     if "VERSION_COMPATIBLE" in flags:
-        ok = have[:1] == want[:1] and have >= want
+        ok = version_compatible_ok(built_v, trt_version)
     else:
-        ok = have == want
+        ok = _vtuple(trt_version) == _vtuple(built_v)
     if not ok:
-        raise IncompatibleArtifactError(f"engine built with TensorRT {built_v}, this machine has TensorRT {trt_version}",
+        kind = "version-compatible engine" if "VERSION_COMPATIBLE" in flags else "engine"
+        raise IncompatibleArtifactError(f"{kind} built with TensorRT {built_v}, this machine has TensorRT {trt_version}",
                                         hint=f"rebuild here: {rebuild}")
     notes = []
     built_name, built_cc = _gpu_fields(sidecar.get("gpu"))
     name, cc = _gpu_fields(gpu)
+    built_on_jetson = sidecar.get("l4t_release") is not None
+    if jetson is None and not isinstance(gpu, Mapping):
+        jetson = getattr(gpu, "is_jetson", None)
+    if jetson is not None and jetson != built_on_jetson:
+        raise IncompatibleArtifactError(
+            f"engine built on {'a Jetson' if built_on_jetson else 'a discrete GPU'} ({built_name}), this machine is "
+            f"{'a Jetson' if jetson else 'a discrete GPU'} ({name}): TensorRT engines do not move between them "
+            "(hardware compatibility is for discrete GPUs only)", hint=f"rebuild here: {rebuild}")
     if built_cc and cc and built_cc != cc:
         hw_ok = plan.get("hardware_compatibility_level") == "AMPERE_PLUS" and _vtuple(cc) >= (8, 0)
         if not hw_ok:

@@ -4,7 +4,8 @@ Sources: the TensorRT release notes and API headers as summarised in ../shared/F
 10.1 deprecated implicit quantization (calibrators, dynamic ranges); 10.12 deprecated the FP16 / INT8 /
 OBEY_PRECISION_CONSTRAINTS builder flags and ``ILayer.precision``; 11.0 removed all of those (strong typing always
 on). 8.6 added version-compatible engines, hardware-compatibility levels and builder optimisation levels.
-The committed name lists in ``trt_api/`` (extracted from the real binding wheels) back these facts by test.
+The committed API dumps in ``trt_api/`` (made from the real binding wheels by scripts/trt_api_dump.py) back these
+facts by test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..errors import UsageError
 
 __all__ = ["TrtVersion", "parse_version", "KNOWN_VERSIONS"]
 
-# versions whose Python bindings we hold name lists for (jetsonkit/engine/trt_api/<name>.txt)
+# versions whose Python bindings we hold an API dump for (jetsonkit/engine/trt_api/<name>.json)
 KNOWN_VERSIONS = ("8.6", "10.3", "10.16", "11.4")
 
 
@@ -76,7 +77,7 @@ class TrtVersion:
 
     @property
     def api_list(self) -> str:
-        """The committed name list that stands for this version's bindings (nearest known at or below it)."""
+        """The committed API dump that stands for this version's bindings (nearest known at or below it)."""
         known = [parse_version(v) for v in KNOWN_VERSIONS]
         same_major = [k for k in known if k.major == self.major and k <= self] or [k for k in known if k.major == self.major]
         if not same_major:

@@ -21,6 +21,7 @@ kernel on any NVIDIA GPU, without TensorRT.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import threading
 import time
@@ -31,7 +32,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .._deps import require
-from ..errors import BackendError, UnsupportedError
+from .._progress import warn
+from ..errors import BackendError, UnsupportedError, UsageError
 from .handle import InferHandle
 
 
@@ -62,11 +64,41 @@ class CudaDevice:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
+        if self.context is None:
+            raise BackendError(f"GPU {self.name}: the CUDA context was already released")
         self.context.push()
         try:
             yield
         finally:
             self.cuda.Context.pop()
+
+    def check_stream(self, stream: Any) -> None:
+        """Refuse a caller's stream that belongs to another CUDA context than this device's primary one
+        (``import pycuda.autoinit`` creates such a context; work on it cannot be ordered with ours)."""
+        owner = stream_context(stream)
+        if owner is not None and owner != int(self.context.handle):
+            raise UsageError(f"the stream passed to infer_async belongs to CUDA context {owner:#x}, not to GPU "
+                             f"{self.name}'s primary context {int(self.context.handle):#x}",
+                             hint="use `import pycuda.autoprimaryctx` instead of pycuda.autoinit, or create the "
+                             "stream inside `with runner.device.active():`")
+
+    def release(self) -> None:
+        """Detach the retained primary context (once); the device object is unusable afterwards."""
+        context, self.context = self.context, None
+        if context is not None:
+            context.detach()
+
+
+def stream_context(stream: Any) -> int | None:
+    """The CUDA context a stream belongs to (driver API ``cuStreamGetCtx``), or None where it cannot be asked."""
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    ctx = ctypes.c_void_p()
+    if lib.cuStreamGetCtx(ctypes.c_void_p(int(stream.handle)), ctypes.byref(ctx)) != 0:
+        return None
+    return int(ctx.value or 0)
 
 
 class HostDeviceBuffer:
@@ -98,6 +130,17 @@ class HostDeviceBuffer:
     def to_host(self, nbytes: int, stream: Any) -> None:
         if not self.zero_copy:
             self.cuda.memcpy_dtoh_async(self.host[:nbytes], self.device_ptr, stream)
+
+    def free(self) -> None:
+        """Free device and page-locked memory now (call with the context active), not later from the GC."""
+        if self.device is not None:
+            self.device.free()
+            self.device = None
+        if self.host is not None:
+            base = self.host.base
+            self.host = None
+            if hasattr(base, "free"):
+                base.free()
 
 
 @dataclass
@@ -158,14 +201,18 @@ class Pipeline:
             self.slots = [Slot(i, {n: HostDeviceBuffer(self.cuda, sizes[n], zero_copy) for n in input_names},
                                {n: HostDeviceBuffer(self.cuda, sizes[n], zero_copy) for n in output_names},
                                {e: self.cuda.Event() for e in _EVENTS}) for i in range(depth)]
+        self._last_compute: Any = None  # the compute event of the latest request, on whichever stream it ran
 
-    def submit(self, arrays: dict[str, np.ndarray], out_shapes: dict[str, tuple[int, ...]],
-               out_dtypes: dict[str, np.dtype], enqueue: Callable[[Slot, Any], None],
+    def submit(self, arrays: dict[str, np.ndarray], out_dtypes: dict[str, np.dtype],
+               enqueue: Callable[[Slot, Any], dict[str, tuple[int, ...]]],
                in_shapes: dict[str, tuple[int, ...]] | None = None, stream: Any = None) -> InferHandle:
-        """Copy ``arrays`` in, run ``enqueue(slot, compute_stream)``, copy outputs out; all asynchronous.
+        """Copy ``arrays`` in, run ``enqueue(slot, compute_stream)`` (it returns each output's shape, known once the
+        engine ran its shape logic), copy outputs out; all asynchronous.
 
         ``in_shapes`` names input shapes that ``enqueue`` fills itself (GPU pre-processing), beside ``arrays``.
-        ``stream``: run this request's three phases on the caller's stream instead of the pipeline's own.
+        ``stream``: run this request's three phases on the caller's stream instead of the pipeline's own. Every
+        enqueue waits for the previous one's compute event, whichever stream that ran on, so the pipeline's user
+        (one execution context) never runs on two streams at once.
         """
         t0 = time.perf_counter()
         with self._lock, self.device.active():
@@ -183,9 +230,12 @@ class Pipeline:
                 slot.inputs[name].to_device(array.nbytes, s["h2d"])
             ev["h2d"].record(s["h2d"])
             s["compute"].wait_for_event(ev["h2d"])
+            if self._last_compute is not None:
+                s["compute"].wait_for_event(self._last_compute)
             ev["compute_start"].record(s["compute"])
-            enqueue(slot, s["compute"])
+            out_shapes = enqueue(slot, s["compute"])
             ev["compute"].record(s["compute"])
+            self._last_compute = ev["compute"]
             s["d2h"].wait_for_event(ev["compute"])
             ev["d2h_start"].record(s["d2h"])
             for name, shape in out_shapes.items():
@@ -223,6 +273,17 @@ class Pipeline:
             if slot.handle is not None:
                 slot.handle.wait()
 
+    def close(self) -> None:
+        """Finish in-flight requests, then free every buffer now, inside the context (no GC-time frees on
+        another thread, no reference cycle through the handles)."""
+        self.synchronize()
+        with self.device.active():
+            for slot in self.slots:
+                for buf in list(slot.inputs.values()) + list(slot.outputs.values()):
+                    buf.free()
+                slot.handle, slot.inputs, slot.outputs, slot.events = None, {}, {}, {}
+        self.slots, self._last_compute = [], None
+
 
 def _cuda_python_driver() -> Any | None:
     """cuda-python's driver module (``cuda.bindings.driver``, or ``cuda.cuda`` before 12.6), or None."""
@@ -236,66 +297,89 @@ def _cuda_python_driver() -> Any | None:
 
 class _DriverGraph:
     """A CUDA graph captured and launched through cuda-python's driver API on pycuda's stream handle
-    (cuStreamBeginCapture / cuStreamEndCapture / cuGraphInstantiateWithFlags / cuGraphLaunch)."""
+    (cuStreamBeginCapture / cuStreamEndCapture / cuGraphInstantiateWithFlags / cuGraphLaunch; destroyed with
+    cuGraphExecDestroy / cuGraphDestroy)."""
 
     def __init__(self, drv: Any):
         self.drv = drv
 
-    def _ok(self, result: tuple, what: str) -> Any:
-        err, *rest = result
+    def _ok(self, result: Any, what: str) -> Any:
+        err, *rest = result if isinstance(result, tuple) else (result,)
         if int(err) != 0:
             raise BackendError(f"{what} failed: CUDA error {int(err)}")
         return rest[0] if rest else None
 
-    def capture(self, stream: Any, enqueue: Callable[[Any], None]) -> Any:
+    def capture(self, stream: Any, enqueue: Callable[[Any], None]) -> tuple[Any, Any]:
+        """(graph, graph_exec); on any failure the capture is ended and the partial graph destroyed."""
         drv, handle = self.drv, self.drv.CUstream(stream.handle)
         mode = drv.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
         self._ok(drv.cuStreamBeginCapture(handle, mode), "cuStreamBeginCapture")
+        graph = None
         try:
             enqueue(stream)
         finally:
-            graph = self._ok(drv.cuStreamEndCapture(handle), "cuStreamEndCapture")
-        return self._ok(drv.cuGraphInstantiateWithFlags(graph, 0), "cuGraphInstantiateWithFlags")
+            err, graph = drv.cuStreamEndCapture(handle)
+            if int(err) != 0:
+                graph = None
+        if graph is None:
+            raise BackendError("cuStreamEndCapture failed: the enqueue is not capturable")
+        try:
+            return graph, self._ok(drv.cuGraphInstantiateWithFlags(graph, 0), "cuGraphInstantiateWithFlags")
+        except BackendError:
+            drv.cuGraphDestroy(graph)
+            raise
 
     def launch(self, graph_exec: Any, stream: Any) -> None:
         self._ok(self.drv.cuGraphLaunch(graph_exec, self.drv.CUstream(stream.handle)), "cuGraphLaunch")
+
+    def destroy(self, graph: Any, graph_exec: Any) -> None:
+        self.drv.cuGraphExecDestroy(graph_exec)
+        self.drv.cuGraphDestroy(graph)
 
 
 class GraphCache:
     """CUDA graphs of a slot's compute, captured on first use per key (slot, shapes) and replayed after.
 
-    Capture goes through cuda-python's driver API when installed (``pip install cuda-python``), else through
-    pycuda's stream capture where that pycuda has it; with neither, UnsupportedError at the first capture (the
-    TensorRT runner then reports it: open the engine with ``cuda_graph=False``).
+    Capture needs cuda-python's driver API (``pip install cuda-python``; no pycuda release has stream capture).
+    Without it, or when a capture fails, requests are enqueued without graphs and a note says why once.
+    ``close()`` destroys every graph and graph exec (call it with the context active).
     """
 
-    def __init__(self, cuda: Any):
+    def __init__(self, cuda: Any, driver: Any = None):
         self.cuda = cuda
-        drv = _cuda_python_driver()
+        drv = driver if driver is not None else _cuda_python_driver()
         self._driver = _DriverGraph(drv) if drv is not None else None
-        self._graphs: dict[tuple, Any] = {}
+        self._graphs: dict[tuple, tuple[Any, Any]] = {}
+        self.disabled: str | None = None if self._driver is not None else \
+            "CUDA graphs need cuda-python (pip install cuda-python); requests are enqueued without graphs"
+        self._noted = False
 
-    def _capture(self, stream: Any, enqueue: Callable[[Any], None]) -> Any:
-        if self._driver is not None:
-            return self._driver.capture(stream, enqueue)
-        if not hasattr(stream, "begin_capture"):
-            raise UnsupportedError("CUDA graph capture needs cuda-python or a pycuda with stream capture",
-                                   hint="pip install cuda-python, or open the engine with cuda_graph=False")
-        stream.begin_capture()
-        try:
-            enqueue(stream)
-        finally:
-            graph = stream.end_capture()
-        return graph.instantiate()
+    def _note(self) -> None:
+        if not self._noted:
+            warn(self.disabled or "")
+            self._noted = True
 
-    def run(self, key: tuple, stream: Any, enqueue: Callable[[Any], None]) -> None:
-        graph_exec = self._graphs.get(key)
-        if graph_exec is None:
-            graph_exec = self._graphs[key] = self._capture(stream, enqueue)
-        if self._driver is not None:
-            self._driver.launch(graph_exec, stream)
-        else:
-            graph_exec.launch(stream)
+    def run(self, key: tuple, stream: Any, enqueue: Callable[[Any], Any]) -> Any:
+        """Replay the graph for ``key`` (capturing it first); returns what a plain ``enqueue`` returns."""
+        if self.disabled:
+            self._note()
+            return enqueue(stream)
+        entry = self._graphs.get(key)
+        result: list = []
+        if entry is None:
+            try:
+                entry = self._graphs[key] = self._driver.capture(stream, lambda s: result.append(enqueue(s)))
+            except BackendError as exc:
+                self.disabled = f"CUDA graph capture failed ({exc}); requests are enqueued without graphs"
+                self._note()
+                return enqueue(stream)
+        self._driver.launch(entry[1], stream)
+        return result[0] if result else None
+
+    def close(self) -> None:
+        graphs, self._graphs = self._graphs, {}
+        for graph, graph_exec in graphs.values():
+            self._driver.destroy(graph, graph_exec)
 
     def __len__(self) -> int:
         return len(self._graphs)

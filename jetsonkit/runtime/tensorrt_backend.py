@@ -6,11 +6,17 @@ Order of loading (each step refuses with a one-line error before the next can cr
 2. the GPU: a CUDA context on ``device`` (a TensorRT ``Runtime`` must never be created without a driver);
 3. ``Runtime.deserialize_cuda_engine``; ``None`` means a corrupted / truncated / foreign engine.
 
-Execution: TensorRT >= 10 uses the name-based tensor API (``set_input_shape``, ``set_tensor_address``,
-``execute_async_v3``); 8.5 the binding API (``set_binding_shape``, ``execute_async_v2`` with a bindings list,
-profile k's bindings at k * bindings_per_profile + j). A pool of ``contexts`` execution contexts serves threads,
-each context with a double-buffered :class:`~jetsonkit.runtime.cuda_stream.Pipeline` (``depth`` slots), optional
-CUDA graphs for static shapes, and zero-copy mapped memory by default on integrated GPUs (Jetson).
+Loading registers TensorRT's plugins first (``init_libnvinfer_plugins``: engines with NMS / ROIAlign layers need
+them), allows engine host code for version-compatible engines and sets the DLA core recorded in the sidecar.
+
+Execution uses the name-based tensor API every supported version has (8.5+): ``set_input_shape``,
+``set_tensor_address``, ``execute_async_v3``. Output shapes come from ``context.get_tensor_shape`` once the input
+shapes are set; data-dependent outputs (NonZero, NMS) get an ``IOutputAllocator`` (TensorRT 10+) that grows the
+slot's buffer and receives the final shape. A pool of ``contexts`` execution contexts serves threads, each with
+a double-buffered :class:`~jetsonkit.runtime.cuda_stream.Pipeline` (``depth`` slots) whose enqueues are chained
+by an event whichever stream they run on, optional CUDA graphs for static shapes (cuda-python), and zero-copy
+mapped memory by default on integrated GPUs (Jetson). ``close()`` frees every buffer and graph inside the context
+and detaches the primary context, so a process that switches models does not leak.
 """
 
 from __future__ import annotations
@@ -25,11 +31,10 @@ from .._deps import require
 from .._progress import warn
 from ..errors import BackendError, ModelLoadError, UnsupportedError
 from .base import Runtime
-from .cuda_stream import CudaDevice, GpuTiming, GraphCache, Pipeline, Slot
+from .cuda_stream import CudaDevice, GpuTiming, GraphCache, HostDeviceBuffer, Pipeline, Slot
 from .handle import InferHandle
 from .tensors import TensorInfo
-from .trt_plan import (EngineIO, IOTensor, ProfileBounds, binding_index, output_shape_for,
-                       plan_buffers, select_profile, tensor_infos, trt_major)
+from .trt_plan import EngineIO, IOTensor, ProfileBounds, max_shape, plan_buffers, select_profile, tensor_infos, trt_major
 
 
 def _bounds(shapes: Any) -> ProfileBounds:
@@ -46,36 +51,49 @@ def _numpy_dtype(trt: Any, trt_dtype: Any, tensor: str) -> np.dtype:
                                hint="build the engine with float32 / float16 / int8 / int32 I/O") from exc
 
 
-def read_engine_io(trt: Any, engine: Any, major: int) -> EngineIO:
-    """Describe the engine's I/O tensors with the API of its TensorRT version."""
+def read_engine_io(trt: Any, engine: Any) -> EngineIO:
+    """Describe the engine's I/O tensors (name-based API, TensorRT 8.5+)."""
     tensors = []
     n_profiles = int(engine.num_optimization_profiles)
-    if major >= 10:
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
-            is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            shape = tuple(int(d) for d in engine.get_tensor_shape(name))
-            dynamic = any(d < 0 for d in shape)
-            profiles = tuple(_bounds(engine.get_tensor_profile_shape(name, k)) for k in range(n_profiles)) \
-                if is_input and dynamic else ()
-            tensors.append(IOTensor(name, is_input, _numpy_dtype(trt, engine.get_tensor_dtype(name), name), shape,
-                                    profiles))
-    else:
-        per_profile = engine.num_bindings // n_profiles
-        for j in range(per_profile):
-            is_input = bool(engine.binding_is_input(j))
-            shape = tuple(int(d) for d in engine.get_binding_shape(j))
-            dynamic = any(d < 0 for d in shape)
-            profiles = tuple(_bounds(engine.get_profile_shape(k, j)) for k in range(n_profiles)) \
-                if is_input and dynamic else ()
-            name = engine.get_binding_name(j)
-            tensors.append(IOTensor(name, is_input, _numpy_dtype(trt, engine.get_binding_dtype(j), name), shape,
-                                    profiles))
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        shape = tuple(int(d) for d in engine.get_tensor_shape(name))
+        dynamic = any(d < 0 for d in shape)
+        profiles = tuple(_bounds(engine.get_tensor_profile_shape(name, k)) for k in range(n_profiles)) \
+            if is_input and dynamic else ()
+        tensors.append(IOTensor(name, is_input, _numpy_dtype(trt, engine.get_tensor_dtype(name), name), shape, profiles))
     return EngineIO(tuple(tensors), n_profiles)
 
 
+def make_output_allocator(trt: Any, grow: Any):
+    """An ``IOutputAllocator`` for data-dependent outputs: hands TensorRT the current slot's buffer, growing it
+    (``grow(slot, name, nbytes)``) when TensorRT needs more, and keeps the shape TensorRT reports."""
+
+    class _SlotAllocator(trt.IOutputAllocator):
+        def __init__(self):
+            super().__init__()  # pybind11 base initialiser (trt.IOutputAllocator.__init__)
+            self.slot: Slot | None = None
+            self.shapes: dict[str, tuple[int, ...]] = {}
+
+        def reallocate_output(self, tensor_name, memory, size, alignment):
+            buf = self.slot.outputs[tensor_name]
+            if size > buf.nbytes:
+                buf = grow(self.slot, tensor_name, int(size))
+            return buf.device_ptr
+
+        def reallocate_output_async(self, tensor_name, memory, size, alignment, stream):
+            return self.reallocate_output(tensor_name, memory, size, alignment)
+
+        def notify_shape(self, tensor_name, shape):
+            self.shapes[tensor_name] = tuple(int(d) for d in shape)
+
+    return _SlotAllocator()
+
+
 class _ExecContext:
-    """One TensorRT execution context with its own pipeline (buffers, streams, events) and graph cache."""
+    """One TensorRT execution context with its own pipeline (buffers, streams, events), graph cache and output
+    allocator."""
 
     def __init__(self, runner: "TensorRTRunner", index: int):
         self.index = index
@@ -87,6 +105,12 @@ class _ExecContext:
                                  [t.name for t in runner.io.outputs], depth=runner.options["depth"],
                                  zero_copy=runner.zero_copy, timing=runner.timing)
         self.graphs = GraphCache(runner.device.cuda) if runner.use_graphs else None
+        self.allocator = None
+        if runner.data_dependent:
+            self.allocator = make_output_allocator(runner.trt, runner._grow)
+            for name in runner.data_dependent:
+                runner._check(self.context.set_output_allocator(name, self.allocator),
+                              f"TensorRT refused an output allocator for {name!r}")
         self.profile: int | None = None
         self.warmed: set[int] = set()
 
@@ -97,114 +121,171 @@ class TensorRTRunner(Runtime):
     backend = "tensorrt"
     SUPPORTS_STREAM = True
     OPTIONS = {"device": 0, "contexts": 1, "depth": 2, "cuda_graph": False, "zero_copy": None,
-               "check_sidecar": True, "preprocess": None}
+               "check_sidecar": True, "preprocess": None, "allow_host_code": False}
 
     # ---- loading ---------------------------------------------------------------------------------------------------
-    def _check_sidecar(self, trt_version: str) -> None:
+    def _check_sidecar(self, trt_version: str) -> dict | None:
+        """Check the build sidecar against this machine (before deserialising); return it, or None without one."""
         if not self.options["check_sidecar"]:
-            return
+            return None
         try:
             sidecar_mod = importlib.import_module("jetsonkit.engine.sidecar")
         except ImportError:
             warn(f"{self.path.name}: jetsonkit.engine is not available, engine compatibility not checked")
-            return
+            return None
         if not sidecar_mod.sidecar_path(self.path).exists():
             warn(f"{self.path.name}: no sidecar {sidecar_mod.sidecar_path(self.path).name}; TensorRT version and GPU "
                  "compatibility are not checked before deserialising")
-            return
+            return None
         sidecar = sidecar_mod.read_sidecar(self.path)
         cc = "{}.{}".format(*self.device.compute_capability)
         for note in sidecar_mod.check_compatible(sidecar, trt_version, {"name": self.device.name,
-                                                                          "compute_capability": cc}) or []:
+                                                                          "compute_capability": cc},
+                                                 jetson=bool(getattr(self.device, "integrated", False))) or []:
             warn(f"{self.path.name}: {note}")
+        return sidecar
+
+    def _check(self, ok: Any, what: str, hint: str | None = None) -> None:
+        if not ok:
+            raise BackendError(f"{what} ({self.label})", hint=hint)
+
+    def _deserialize(self, trt: Any, sidecar: dict | None) -> Any:
+        from ..engine.loading import load_engine
+
+        plan = (sidecar or {}).get("plan") or {}
+        version_compatible = "VERSION_COMPATIBLE" in (plan.get("builder_flags") or []) or \
+            bool(self.options["allow_host_code"])
+        dla = plan.get("dla") or {}
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._trt_runtime = trt.Runtime(self._logger)
+        engine = load_engine(trt, self._trt_runtime, self.path.read_bytes(), version_compatible=version_compatible,
+                             dla_core=dla.get("core"), logger=self._logger)
+        if engine is None:
+            raise ModelLoadError(f"TensorRT {trt.__version__} cannot deserialize {str(self.path)!r}",
+                                 hint="the engine is corrupted, truncated, built by another TensorRT / GPU, or a "
+                                 "version-compatible engine without its sidecar (open it with allow_host_code=True "
+                                 "if you trust it); rebuild it with `jetsonkit build`")
+        return engine
+
+    def _output_max_shapes(self, context: Any, stream: Any) -> dict[str, tuple[int, ...] | None]:
+        """Each output's largest shape over all profiles, asked of the engine with every input at its profile
+        maximum; None for a data-dependent output (its shape stays -1 until the engine ran)."""
+        out: dict[str, tuple[int, ...] | None] = {}
+        for k in range(self.io.num_profiles):
+            self._check(context.set_optimization_profile_async(k, stream.handle),
+                        f"TensorRT refused optimization profile {k}")
+            for t in self.io.inputs:
+                if t.is_dynamic:
+                    high = t.profiles[k].max if t.profiles else max_shape(t)
+                    self._check(context.set_input_shape(t.name, high), f"TensorRT refused shape {list(high)} "
+                                f"for input {t.name!r}")
+            for t in self.io.outputs:
+                shape = tuple(int(d) for d in context.get_tensor_shape(t.name))
+                if any(d < 0 for d in shape) or out.get(t.name, ()) is None:
+                    out[t.name] = None
+                else:
+                    prev = out.get(t.name) or shape
+                    out[t.name] = tuple(max(a, b) for a, b in zip(prev, shape))
+        return out
 
     def _load_impl(self) -> tuple[list[TensorInfo], list[TensorInfo]]:
         self.device = CudaDevice(int(self.options["device"]))
         trt = require("tensorrt", purpose="running TensorRT engines")
         self.trt, self.major = trt, trt_major(trt.__version__)
-        self._check_sidecar(trt.__version__)
-        data = self.path.read_bytes()
-        with self.device.active():
-            self._logger = trt.Logger(trt.Logger.WARNING)
-            self._trt_runtime = trt.Runtime(self._logger)
-            self.engine = self._trt_runtime.deserialize_cuda_engine(data)
-            if self.engine is None:
-                raise ModelLoadError(f"TensorRT {trt.__version__} cannot deserialize {str(self.path)!r}",
-                                     hint="the engine is corrupted, truncated or built by another TensorRT / GPU; "
-                                     "rebuild it with `jetsonkit build`")
-            self.io = read_engine_io(trt, self.engine, self.major)
-            self.sizes = plan_buffers(self.io)
-            zero_copy = self.options["zero_copy"]
-            self.zero_copy = (self.device.integrated and self.device.can_map_host_memory) if zero_copy is None \
-                else bool(zero_copy)
-            self.use_graphs = bool(self.options["cuda_graph"]) and self.io.is_static
-            if self.options["cuda_graph"] and not self.use_graphs:
-                warn(f"{self.path.name}: cuda_graph=True needs static shapes; this engine has dynamic axes, so "
-                     "requests are enqueued without graphs")
-            self.timing = GpuTiming()
-            n_contexts = max(1, int(self.options["contexts"]))
-            if self.major < 10 and n_contexts > self.io.num_profiles:
-                warn(f"{self.path.name}: TensorRT {trt.__version__} runs concurrent contexts safely only on distinct "
-                     f"optimization profiles; this engine has {self.io.num_profiles} for {n_contexts} contexts")
-            self._contexts = [_ExecContext(self, i) for i in range(n_contexts)]
+        try:
+            sidecar = self._check_sidecar(trt.__version__)
+            with self.device.active():
+                self.engine = self._deserialize(trt, sidecar)
+                self.io = read_engine_io(trt, self.engine)
+                probe = self.engine.create_execution_context()
+                output_max = self._output_max_shapes(probe, self.device.cuda.Stream())
+                del probe
+                self.data_dependent = [n for n, shape in output_max.items() if shape is None]
+                if self.data_dependent and self.major < 10:
+                    raise UnsupportedError(f"{self.path.name}: outputs {self.data_dependent} have data-dependent shapes; "
+                                           f"jetsonkit reads them with an IOutputAllocator from TensorRT 10 on, not "
+                                           f"{trt.__version__}", hint="run this engine with TensorRT 10 (JetPack 6.1+)")
+                self.sizes = plan_buffers(self.io, output_max)
+                zero_copy = self.options["zero_copy"]
+                self.zero_copy = (self.device.integrated and self.device.can_map_host_memory) if zero_copy is None \
+                    else bool(zero_copy)
+                static = self.io.is_static and not self.data_dependent
+                self.use_graphs = bool(self.options["cuda_graph"]) and static
+                if self.options["cuda_graph"] and not self.use_graphs:
+                    warn(f"{self.path.name}: cuda_graph=True needs static shapes; this engine has dynamic or "
+                         "data-dependent ones, so requests are enqueued without graphs")
+                self.timing = GpuTiming()
+                n_contexts = max(1, int(self.options["contexts"]))
+                self._contexts = [_ExecContext(self, i) for i in range(n_contexts)]
+        except BaseException:
+            self._release()
+            raise
         self._pool: queue.Queue = queue.Queue()
         for ctx in self._contexts:
             self._pool.put(ctx)
-        self._batched = [t for t in self.io.inputs if t.is_dynamic and t.shape[0] < 0]
         return tensor_infos(self.io)
+
+    def _grow(self, slot: Slot, name: str, nbytes: int) -> HostDeviceBuffer:
+        """A bigger buffer for a data-dependent output (called by TensorRT through the output allocator)."""
+        old = slot.outputs[name]
+        slot.outputs[name] = HostDeviceBuffer(self.device.cuda, nbytes, old.zero_copy)
+        old.free()
+        return slot.outputs[name]
 
     # ---- execution -------------------------------------------------------------------------------------------------
     def _set_profile(self, ctx: _ExecContext, profile: int, stream: Any) -> None:
         if ctx.profile != profile:
-            if not ctx.context.set_optimization_profile_async(profile, stream.handle):
-                raise BackendError(f"TensorRT refused optimization profile {profile} on {self.label}")
+            self._check(ctx.context.set_optimization_profile_async(profile, stream.handle),
+                        f"TensorRT refused optimization profile {profile}")
             ctx.profile = profile
 
-    def _bind_and_run(self, ctx: _ExecContext, slot: Slot, stream: Any, profile: int) -> None:
-        shapes = slot.shapes
-        buffers = {**slot.inputs, **slot.outputs}
-        if self.major >= 10:
-            for t in self.io.inputs:
-                if t.is_dynamic and not ctx.context.set_input_shape(t.name, shapes[t.name]):
-                    raise BackendError(f"TensorRT refused shape {list(shapes[t.name])} for input {t.name!r}")
-            for t in self.io.tensors:
-                ctx.context.set_tensor_address(t.name, buffers[t.name].device_ptr)
-            ok = ctx.context.execute_async_v3(stream.handle)
-        else:
-            per_profile = len(self.io.tensors)
-            bindings = [0] * self.engine.num_bindings
-            for j, t in enumerate(self.io.tensors):
-                idx = binding_index(j, profile, per_profile)
-                if t.is_input and t.is_dynamic and not ctx.context.set_binding_shape(idx, shapes[t.name]):
-                    raise BackendError(f"TensorRT refused shape {list(shapes[t.name])} for input {t.name!r}")
-                bindings[idx] = buffers[t.name].device_ptr
-            ok = ctx.context.execute_async_v2(bindings, stream.handle)
-        if not ok:
-            raise BackendError(f"TensorRT failed to enqueue {self.label}")
+    def _bind_and_run(self, ctx: _ExecContext, slot: Slot, stream: Any) -> dict[str, tuple[int, ...]]:
+        """Set shapes and addresses, enqueue; return each output's shape for this request."""
+        c = ctx.context
+        for t in self.io.inputs:
+            if t.is_dynamic:
+                self._check(c.set_input_shape(t.name, tuple(slot.shapes[t.name])),
+                            f"TensorRT refused shape {list(slot.shapes[t.name])} for input {t.name!r}")
+        for t in self.io.tensors:
+            if t.name not in self.data_dependent:
+                self._check(c.set_tensor_address(t.name, slot.outputs.get(t.name, slot.inputs.get(t.name)).device_ptr),
+                            f"TensorRT refused the address of {t.name!r}")
+        if ctx.allocator is not None:
+            ctx.allocator.slot = slot
+            ctx.allocator.shapes = {}
+        self._check(c.execute_async_v3(stream.handle), "TensorRT failed to enqueue",
+                    hint="rerun with TensorRT's log at VERBOSE; check the input shapes against the profiles")
+        shapes = {}
+        for t in self.io.outputs:
+            if t.name in self.data_dependent:
+                shapes[t.name] = ctx.allocator.shapes[t.name]
+            else:
+                shapes[t.name] = tuple(int(d) for d in c.get_tensor_shape(t.name))
+        return shapes
 
     def _enqueue(self, ctx: _ExecContext, profile: int, frame: Any = None):
-        def run(slot: Slot, stream: Any) -> None:
+        def run(slot: Slot, stream: Any) -> dict[str, tuple[int, ...]]:
             if frame is not None:  # pre-processing writes straight into the slot's device input on this stream
                 first = self.io.inputs[0].name
                 self.options["preprocess"].run_into(frame, slot.inputs[first].device_ptr, stream)
             self._set_profile(ctx, profile, stream)
             if ctx.graphs is not None and slot.index in ctx.warmed and frame is None:
-                ctx.graphs.run((slot.index, profile), stream, lambda s: self._bind_and_run(ctx, slot, s, profile))
-            else:
-                self._bind_and_run(ctx, slot, stream, profile)  # first run of a slot is plain (TensorRT lazy setup)
-                ctx.warmed.add(slot.index)
+                shapes = ctx.graphs.run((slot.index, profile), stream, lambda s: self._bind_and_run(ctx, slot, s))
+                return shapes or {t.name: t.shape for t in self.io.outputs}  # static engine: graphs only then
+            ctx.warmed.add(slot.index)  # first run of a slot is plain (TensorRT lazy setup)
+            return self._bind_and_run(ctx, slot, stream)
         return run
 
     def _submit(self, arrays: dict[str, np.ndarray], frame: Any = None, shapes: dict | None = None,
                 stream: Any = None) -> InferHandle:
         shapes = shapes or {n: a.shape for n, a in arrays.items()}
+        if stream is not None:
+            self.device.check_stream(stream)
         ctx = self._acquire()
         try:
             profile = select_profile(self.io, shapes, preferred=ctx.index % self.io.num_profiles)
-            out_shapes = {t.name: output_shape_for(t, shapes, self._batched) for t in self.io.outputs}
             out_dtypes = {t.name: t.dtype for t in self.io.outputs}
-            return ctx.pipeline.submit(arrays, out_shapes, out_dtypes, self._enqueue(ctx, profile, frame), shapes,
-                                       stream=stream)
+            return ctx.pipeline.submit(arrays, out_dtypes, self._enqueue(ctx, profile, frame), shapes, stream=stream)
         finally:
             self._pool.put(ctx)
 
@@ -234,14 +315,26 @@ class TensorRTRunner(Runtime):
         t = self.io.inputs[0]
         return self._submit({}, frame=frame, shapes={t.name: t.shape})
 
-    def _close_impl(self) -> None:
-        contexts, self._contexts = self._contexts, None
-        with self.device.active():
+    def _release(self) -> None:
+        """Free everything in dependency order inside the context (graphs, buffers, contexts, engine, runtime),
+        then detach the primary context."""
+        contexts, self._contexts = getattr(self, "_contexts", None), None
+        device = getattr(self, "device", None)
+        if device is None or device.context is None:
+            return
+        with device.active():
             for ctx in contexts or []:
-                ctx.pipeline.synchronize()
-            while not self._pool.empty():  # drop the pool's references so the contexts are freed here
-                self._pool.get_nowait()
+                ctx.pipeline.close()
+                if ctx.graphs is not None:
+                    ctx.graphs.close()
+                ctx.context = ctx.allocator = None
+            pool = getattr(self, "_pool", None)
+            while pool is not None and not pool.empty():  # drop the pool's references so contexts die here
+                pool.get_nowait()
             del contexts
             self.engine = None
             self._trt_runtime = None
+        device.release()
 
+    def _close_impl(self) -> None:
+        self._release()

@@ -117,44 +117,19 @@ def max_shape(t: IOTensor) -> tuple[int, ...]:
     return tuple(max(p.max[i] for p in t.profiles) for i in range(len(t.shape)))
 
 
-def output_max_shape(t: IOTensor, input_max: dict[str, tuple[int, ...]], batch_axis_inputs: Sequence[IOTensor]
-                     ) -> tuple[int, ...]:
-    """Upper bound of an output's shape: dynamic axis 0 takes the largest input batch; other dynamic axes must be
-    resolved by the engine at run time (``context.get_tensor_shape``), so they are refused here."""
-    dims = []
-    for axis, d in enumerate(t.shape):
-        if d >= 0:
-            dims.append(d)
-        elif axis == 0 and batch_axis_inputs:
-            dims.append(max(input_max[i.name][0] for i in batch_axis_inputs))
-        else:
-            raise UnsupportedError(
-                f"output {t.name!r} has a data-dependent dynamic axis {axis} ({list(t.shape)})",
-                hint="jetsonkit's TensorRT runner supports dynamic batch outputs; give the output a static shape")
-    return tuple(dims)
-
-
 def aligned(nbytes: int, alignment: int = ALIGNMENT) -> int:
     return -(-max(nbytes, 1) // alignment) * alignment
 
 
-def plan_buffers(io: EngineIO) -> dict[str, int]:
-    """Bytes to allocate per I/O tensor (aligned), enough for every shape any profile admits."""
-    input_max = {t.name: max_shape(t) for t in io.inputs}
-    batched = [t for t in io.inputs if t.is_dynamic and t.shape and t.shape[0] < 0]
-    sizes = {name: aligned(prod(shape) * np.dtype(t.dtype).itemsize)
-             for t in io.inputs for name, shape in [(t.name, input_max[t.name])]}
+def plan_buffers(io: EngineIO, output_max: dict[str, tuple[int, ...] | None]) -> dict[str, int]:
+    """Bytes to allocate per I/O tensor (aligned), enough for every shape any profile admits.
+
+    ``output_max``: each output's largest shape, read from the engine (``context.get_tensor_shape`` with every
+    input at its profile maximum); None for a data-dependent output (NonZero, NMS), whose buffer starts small
+    and grows when TensorRT asks the output allocator for more.
+    """
+    sizes = {t.name: aligned(prod(max_shape(t)) * np.dtype(t.dtype).itemsize) for t in io.inputs}
     for t in io.outputs:
-        sizes[t.name] = aligned(prod(output_max_shape(t, input_max, batched)) * np.dtype(t.dtype).itemsize)
+        shape = output_max.get(t.name)
+        sizes[t.name] = aligned(prod(shape) * np.dtype(t.dtype).itemsize if shape is not None else 0)
     return sizes
-
-
-def binding_index(position: int, profile: int, bindings_per_profile: int) -> int:
-    """TensorRT 8.x binding API: profile k's copy of binding j sits at k * bindings_per_profile + j."""
-    return profile * bindings_per_profile + position
-
-
-def output_shape_for(t: IOTensor, shapes: dict[str, tuple[int, ...]], batched: Sequence[IOTensor]) -> tuple[int, ...]:
-    """The output shape a request produces when only axis 0 (batch) is dynamic."""
-    batch = shapes[batched[0].name][0] if batched else None
-    return tuple(d if d >= 0 else batch for d in t.shape)  # type: ignore[misc]

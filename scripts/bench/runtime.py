@@ -147,12 +147,13 @@ def gpu_pipeline(quick: bool) -> dict:
         def enqueue(slot, stream):
             kernel(np.uintp(slot.inputs["x"].device_ptr), np.uintp(slot.outputs["y"].device_ptr), np.int32(n),
                    np.int32(spin), block=(256, 1, 1), grid=((n + 255) // 256, 1), stream=stream)
+            return {"y": (n,)}
         f32 = {"y": np.dtype(np.float32)}
         for _ in range(3):
-            pipe.submit({"x": x}, {"y": (n,)}, f32, enqueue).wait()
+            pipe.submit({"x": x}, f32, enqueue).wait()
         pipe.timing.reset()
         t0 = time.perf_counter()
-        handles = [pipe.submit({"x": x}, {"y": (n,)}, f32, enqueue) for _ in range(frames)]
+        handles = [pipe.submit({"x": x}, f32, enqueue) for _ in range(frames)]
         for h in handles:
             h.wait()
         return frames / (time.perf_counter() - t0), pipe.timing.summary_ms()

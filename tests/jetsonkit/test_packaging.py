@@ -27,6 +27,6 @@ def test_wheel_ships_the_sources_compiled_at_run_time(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("jetsonkit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("calibrators/_scan.c", "kernels/preprocess.cu", "jetsonkit/engine/trt_api/11.4.txt",
+    for needed in ("calibrators/_scan.c", "kernels/preprocess.cu", "jetsonkit/engine/trt_api/11.4.json",
                    "jetsonkit/examples/mnist_recipe.yaml", "jetsonkit/examples/sensitive_mnist.npz"):
         assert needed in names, f"{needed} missing from the wheel"

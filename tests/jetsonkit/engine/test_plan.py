@@ -12,6 +12,7 @@ from jetsonkit.engine.plan import default_workspace, make_plan
 from jetsonkit.errors import ConfigError, InputError, UnsupportedError
 
 PROFILE = parse_profiles(["input:1x1x28x28,8x1x28x28,64x1x28x28"])
+STATIC = parse_profiles(["input:8x1x28x28,8x1x28x28,8x1x28x28"])
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +181,44 @@ def test_dla(info):
     with pytest.raises(InputError, match="FP16 and INT8 layers only"):
         plan(info, "10.3", dla_core=0)
     nodla = MachineInfo(gpu_name="NVIDIA GeForce RTX 4090", compute_capability="8.9", dla_cores=0)
+    with pytest.raises(InputError, match="DLA needs static shapes.*--profile input:S,S,S"):
+        make_plan(info, BuildOptions(precision="fp16", dla_core=0, profiles=PROFILE), "10.3")
     with pytest.raises(InputError, match="has no DLA"):
-        make_plan(info, BuildOptions(precision="fp16", dla_core=0, profiles=PROFILE), "10.3", machine=nodla)
+        make_plan(info, BuildOptions(precision="fp16", dla_core=0, profiles=STATIC), "10.3", machine=nodla)
     orin = MachineInfo(gpu_name="Orin", compute_capability="8.7", dla_cores=2, l4t_release="36.4.0", total_memory=8 * 2**30)
     with pytest.raises(InputError, match="has 2"):
-        make_plan(info, BuildOptions(precision="fp16", dla_core=2, profiles=PROFILE), "10.3", machine=orin)
-    p = make_plan(info, BuildOptions(precision="fp16", dla_core=1, profiles=PROFILE), "10.3", machine=orin)
+        make_plan(info, BuildOptions(precision="fp16", dla_core=2, profiles=STATIC), "10.3", machine=orin)
+    p = make_plan(info, BuildOptions(precision="fp16", dla_core=1, profiles=STATIC), "10.3", machine=orin)
     assert p.dla == {"core": 1, "gpu_fallback": True} and "GPU_FALLBACK" in p.builder_flags
     assert p.memory_pools == {"WORKSPACE": 2**30}
+
+
+def test_dla_rules_by_graph_and_version(info):
+    """INT8 from Q/DQ nodes counts at --precision fp32; TensorRT 11 has DLA from 11.4.1 only (FP16 from the graph)."""
+    from dataclasses import replace
+
+    qdq = replace(info, has_qdq=True)
+    assert make_plan(qdq, BuildOptions(dla_core=0, profiles=STATIC), "10.3").dla["core"] == 0
+    with pytest.raises(UnsupportedError, match="TensorRT 11.4.0 has no DLA"):
+        make_plan(replace(info, has_fp16=True), BuildOptions(dla_core=0, profiles=STATIC), "11.4.0")
+    assert make_plan(replace(info, has_fp16=True), BuildOptions(dla_core=0, profiles=STATIC), "11.4.1").dla
+    with pytest.raises(InputError, match="FP16 and INT8 layers only"):
+        make_plan(info, BuildOptions(dla_core=0, profiles=STATIC), "11.4.1")
+
+
+def test_hardware_compat_is_refused_on_jetson(info):
+    orin = MachineInfo(gpu_name="Orin", compute_capability="8.7", l4t_release="36.4.0")
+    with pytest.raises(UnsupportedError, match="not supported on Jetson"):
+        make_plan(info, BuildOptions(hardware_compatibility="ampere+", profiles=PROFILE), "10.3", machine=orin)
+
+
+def test_best_is_int8_plus_fp16(info):
+    from dataclasses import replace
+
+    p = make_plan(replace(info, has_qdq=True), BuildOptions(precision="best", profiles=PROFILE), "10.3")
+    assert {"INT8", "FP16"} <= set(p.builder_flags) and p.int8["mode"] == "qdq"
+    p8 = make_plan(replace(info, has_qdq=True), BuildOptions(precision="int8", profiles=PROFILE), "10.3")
+    assert "FP16" not in p8.builder_flags and any("--precision best" in n for n in p8.notes)
 
 
 def test_workspace_and_version_gated_options(info):

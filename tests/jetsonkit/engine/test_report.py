@@ -84,3 +84,15 @@ def test_no_sparse_kernel_is_said(detailed):
 def test_bad_inspector_text(text):
     with pytest.raises(InputError):
         parse_inspector_json(text)
+
+
+def test_int8_build_names_layers_that_fell_back():
+    """Defect 10: an INT8 / best build lists every compute layer that does not run INT8, by precision."""
+    from jetsonkit.engine.report import BuildLog, LayerInfo, make_report
+
+    layers = [LayerInfo("conv1", "Convolution", "int8"), LayerInfo("softmax", "SoftMax", "fp16"),
+              LayerInfo("fc2", "Gemm", "fp32"), LayerInfo("shuffle", "Shuffle", None)]
+    report = make_report(layers, BuildLog(), engine_bytes=10, int8_build=True)
+    assert report.fallbacks == [{"layer": "softmax", "precision": "fp16"}, {"layer": "fc2", "precision": "fp32"}]
+    assert "not INT8: fp16 1 (softmax); fp32 1 (fc2)" in report.to_text()
+    assert make_report(layers, BuildLog(), engine_bytes=10).fallbacks == []

@@ -71,12 +71,21 @@ def test_version_and_hardware_compatible_engines():
     assert check_compatible(vc, "10.16.1", ORIN) == []
     with pytest.raises(IncompatibleArtifactError):
         check_compatible(vc, "10.2.0", ORIN)
+    assert check_compatible(vc, "11.4.0", ORIN) == []  # 10.x version-compatible engines run on 11.x
+    vc86 = sidecar(trt_version="8.6.1", plan={"builder_flags": ["VERSION_COMPATIBLE"]})
+    assert check_compatible(vc86, "10.3.0", ORIN) == []  # 8.x -> 10.x: the other cross-major pair NVIDIA lists
+    with pytest.raises(IncompatibleArtifactError, match="version-compatible engine built with TensorRT 8.6.1"):
+        check_compatible(vc86, "11.4.0", ORIN)
     with pytest.raises(IncompatibleArtifactError):
-        check_compatible(vc, "11.4.0", ORIN)
+        check_compatible(sidecar(trt_version="8.5.2", plan={"builder_flags": ["VERSION_COMPATIBLE"]}), "8.6.1", ORIN)
     hw = sidecar(gpu={"name": "A100", "compute_capability": "8.0"}, plan={"hardware_compatibility_level": "AMPERE_PLUS"})
     check_compatible(hw, "10.3.0", {"name": "H100", "compute_capability": "9.0"})
     with pytest.raises(IncompatibleArtifactError):
         check_compatible(hw, "10.3.0", {"name": "T4", "compute_capability": "7.5"})
+    dgpu = sidecar(gpu={"name": "A100", "compute_capability": "8.0"}, l4t_release=None,
+                   plan={"hardware_compatibility_level": "AMPERE_PLUS"})
+    with pytest.raises(IncompatibleArtifactError, match="built on a discrete GPU .* this machine is a Jetson"):
+        check_compatible(dgpu, "10.3.0", ORIN, jetson=True)  # x86 dGPU -> Orin: Ampere+ is not enough
 
 
 def test_calibration_cache_matches_trt_sample_vector():

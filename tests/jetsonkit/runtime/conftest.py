@@ -47,3 +47,32 @@ def int8_tflite(session_tmp):
 
 def nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _tests_on_path() -> None:
+    """trt_fake (tests/trt_fake) is test support shared with the engine tests."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+_tests_on_path()
+
+
+@pytest.fixture(scope="session")
+def real_trt(tmp_path_factory):
+    """run(version, code) with the real TensorRT bindings (subprocess; wheels downloaded once and cached);
+    skipped with the reason where PyPI or a C compiler is not reachable."""
+    import subprocess
+
+    from trt_fake.real import RealBindings
+
+    bindings = RealBindings(tmp_path_factory.mktemp("trt-real"))
+    try:
+        bindings.env("10.3")
+    except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError, OSError) as exc:
+        pytest.skip(f"real TensorRT binding wheels not available here ({exc})")
+    return bindings.run
