@@ -23,6 +23,7 @@ _INSTALL = {
     "ai_edge_litert": ("ai-edge-litert", "pi"),
     "polygraphy": ("polygraphy", "tensorrt"),
     "pycuda": ("pycuda", "tensorrt"),
+    "pycocotools": ("pycocotools", "detect"),
 }
 
 _WHERE_ELSE = {

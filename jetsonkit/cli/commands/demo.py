@@ -11,9 +11,14 @@ HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sp
 def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default="jetsonkit-demo", help="output folder (default jetsonkit-demo/)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
+    parser.add_argument("--task", choices=("classify", "detect"), default="classify",
+                        help="classify: the MNIST CNN recipe (default); detect: the bundled MNIST detector through "
+                        "FP32 / INT8 / 2:4+INT8 / TFLite / Jetson plan, mAP per target")
 
 
 def run(args):
+    if args.task == "detect":
+        return _run_detect(args)
     from ..._io import write_json_atomic
     from ...pipeline import bundled_recipe, compress
     from .. import CommandResult
@@ -30,3 +35,14 @@ def run(args):
             f"export: mnist.onnx, parity max abs ({values['exporter']}) {values['parity_max_abs']:.2e} vs torch; "
             f"FP32 top-1 {100 * values['fp32_top1']:.2f}% on the MNIST test split\n")
     return CommandResult(data={**result.report, "values": values}, text=head + summary_text(result))
+
+
+def _run_detect(args):
+    from ...detect.demo import run_detect_demo, table_text
+    from .. import CommandResult
+
+    out = args.output if args.output != "jetsonkit-demo" else "jetsonkit-demo-detect"
+    report = run_detect_demo(out)
+    head = (f"jetsonkit demo --task detect: bundled MNIST detector -> {out}/ ({report['images']} held-back "
+            f"images, {report['data']})\n")
+    return CommandResult(data=report, text=head + table_text(report))

@@ -1,4 +1,5 @@
-"""``jetsonkit evaluate``: top-1 on labelled data and agreement with an FP32 reference, in ONNX Runtime."""
+"""``jetsonkit evaluate``: top-1 on labelled data and agreement with an FP32 reference, in ONNX Runtime;
+``--task detect``: COCO mAP of a YOLO-style detector and box agreement with the reference."""
 
 from __future__ import annotations
 
@@ -7,23 +8,41 @@ import argparse
 from .. import EXIT_CHECK_FAILED, CommandResult
 
 NAME = "evaluate"
-HELP = "top-1 accuracy on labelled data and agreement (top-1, cosine, max abs) with a reference model"
+HELP = "top-1 accuracy (or detection mAP with --task detect) and agreement with a reference model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model to evaluate (.onnx; other formats through jetsonkit.runtime)")
-    parser.add_argument("--data", default="mnist:test",
-                        help="mnist:<train|val|test>[:limit] or an .npz with x (and y); default mnist:test")
+    parser.add_argument("--task", choices=("classify", "detect"), default="classify",
+                        help="classify (top-1, default) or detect (COCO mAP of a YOLO-style [N, 4 + classes, "
+                        "anchors] output, NMS in numpy)")
+    parser.add_argument("--data", default=None,
+                        help="classify: mnist:<train|val|test>[:limit] or an .npz with x (and y); default mnist:test. "
+                        "detect: mnist_det:<train|test>[:count] or a COCO folder (annotations.json + images); "
+                        "default mnist_det:test:500")
     parser.add_argument("--reference", help="reference model (e.g. the FP32 .onnx) for agreement figures")
     parser.add_argument("--min-top1", type=float, help="fail (exit 1) when top-1 is below this fraction")
     parser.add_argument("--max-drop", type=float,
                         help="fail (exit 1) when top-1 is more than this many points below the reference's")
+    det = parser.add_argument_group("detection (--task detect)")
+    det.add_argument("--min-map", type=float, help="fail (exit 1) when mAP@0.5 is below this fraction")
+    det.add_argument("--max-map-drop", type=float,
+                     help="fail (exit 1) when mAP@0.5 is more than this many points below the reference's")
+    det.add_argument("--imgsz", type=int, help="input size for models with dynamic height/width (default: the "
+                     "data's first frame height)")
+    det.add_argument("--conf", type=float, default=0.001, help="score threshold before NMS (default 0.001)")
+    det.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
 
 
 def run(args: argparse.Namespace) -> CommandResult:
     from ...evaluate import agreement_of_outputs, fit_input_layout, load_data, predict
     from ...errors import UsageError
 
+    if args.task == "detect":
+        return _run_detect(args)
+    if args.min_map is not None or args.max_map_drop is not None:
+        raise UsageError("--min-map / --max-map-drop are for --task detect", hint="add --task detect")
+    args.data = args.data or "mnist:test"
     if args.max_drop is not None and not args.reference:
         raise UsageError("--max-drop needs --reference", hint="pass the FP32 model with --reference")
     if args.min_top1 is not None and not 0 <= args.min_top1 <= 1:
@@ -68,3 +87,40 @@ def run(args: argparse.Namespace) -> CommandResult:
         data["failures"] = failures
         lines.append("  FAILED: " + "; ".join(failures))
     return CommandResult(data=data, text="\n".join(lines), exit_code=EXIT_CHECK_FAILED if failures else 0)
+
+
+def _run_detect(args: argparse.Namespace) -> CommandResult:
+    from ...detect.evaluate import evaluate_detection, load_detection_data
+    from ...errors import UsageError
+
+    if args.min_top1 is not None or args.max_drop is not None:
+        raise UsageError("--min-top1 / --max-drop are for classification", hint="use --min-map / --max-map-drop")
+    if args.max_map_drop is not None and not args.reference:
+        raise UsageError("--max-map-drop needs --reference", hint="pass the FP32 model with --reference")
+    if args.min_map is not None and not 0 <= args.min_map <= 1:
+        raise UsageError(f"--min-map {args.min_map:g} is not a fraction in [0, 1]", hint="e.g. --min-map 0.8")
+    if not 0 <= args.conf < 1 or not 0 < args.iou <= 1:
+        raise UsageError(f"--conf {args.conf:g} / --iou {args.iou:g} out of range",
+                         hint="--conf in [0, 1), --iou in (0, 1]")
+    data_spec = args.data or "mnist_det:test:500"
+    data = load_detection_data(data_spec)
+    res = evaluate_detection(args.model, data, args.reference, imgsz=args.imgsz, conf=args.conf, iou=args.iou)
+    out: dict = {"model": args.model, "data": data_spec, "task": "detect", **res}
+    lines = [f"{args.model} on {data_spec} ({res['images']} images)",
+             f"  mAP@0.5 {100 * res['map50']:.2f} %, mAP@0.5:0.95 {100 * res['map']:.2f} % "
+             f"({res['detections']} detections)"]
+    failures = []
+    if args.min_map is not None and res["map50"] < args.min_map:
+        failures.append(f"mAP@0.5 {res['map50']:.4f} < {args.min_map}")
+    if args.reference:
+        ref, agree = res["reference"], res["agreement"]
+        lines.append(f"  reference {args.reference}: mAP@0.5 {100 * ref['map50']:.2f} %, mAP@0.5:0.95 "
+                     f"{100 * ref['map']:.2f} % (mAP@0.5 drop {res['map50_drop_points']:+.2f} points)")
+        lines.append(f"  box agreement: {100 * agree['agreement']:.1f} % of {agree['reference_boxes']} confident "
+                     f"reference boxes matched at IoU >= 0.8 (mean best IoU {agree['mean_iou']:.3f})")
+        if args.max_map_drop is not None and res["map50_drop_points"] > args.max_map_drop:
+            failures.append(f"mAP@0.5 drop {res['map50_drop_points']:.2f} points > {args.max_map_drop}")
+    if failures:
+        out["failures"] = failures
+        lines.append("  FAILED: " + "; ".join(failures))
+    return CommandResult(data=out, text="\n".join(lines), exit_code=EXIT_CHECK_FAILED if failures else 0)

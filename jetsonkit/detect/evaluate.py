@@ -1,0 +1,147 @@
+"""Detection evaluation: frames -> letterboxed input -> model -> NMS -> boxes in frame pixels -> COCO mAP.
+
+Data specs: ``mnist_det:<train|test>[:count]`` (the generated MNIST detection set, seed 0; default count 500) or a
+COCO folder (``annotations.json`` + the images its ``file_name`` fields name, relative to the folder). Every frame
+goes through one :class:`~jetsonkit.preprocess.PreprocessSpec` (default :func:`letterbox_spec`: letterbox, pad 114,
+RGB, x / 255, the pre-processing the bundled detector and YOLOv8 exports take), and every box comes back to frame
+pixels through the spec's geometry,
+so ground truth stays in the frame's own coordinates. Calibration data for a detector comes from the same spec
+(:func:`calibration_batch`), so calibration, evaluation and the camera path see the same pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._deps import require
+from ..errors import DataError
+from .metrics import box_agreement, coco_map
+from .postprocess import CONF, IOU, MAX_DET, Detections, postprocess
+
+DEFAULT_COUNT = 500
+
+
+def letterbox_spec(size: tuple[int, int]):
+    """The detector pre-processing at ``size`` (height, width): letterbox, pad 114, RGB, x / 255, NCHW float32."""
+    from ..preprocess import PreprocessSpec
+
+    return PreprocessSpec(size=tuple(size), resize="letterbox", pad=114, color="rgb", scale=1 / 255)
+
+
+@dataclass
+class DetectionData:
+    """Frames (HWC uint8 RGB) and their COCO ground truth (boxes in frame pixels)."""
+
+    frames: list[np.ndarray]
+    gt: dict
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def load_detection_data(spec: str) -> DetectionData:
+    """``mnist_det:<split>[:count]`` or a COCO folder (see the module docstring)."""
+    if spec == "mnist_det" or spec.startswith("mnist_det:"):
+        from ..examples import mnist_det
+
+        parts = spec.split(":")[1:] or ["test"]
+        try:
+            count = int(parts[1]) if len(parts) > 1 else DEFAULT_COUNT
+        except ValueError as exc:
+            raise DataError(f"count {parts[1]!r} in data spec {spec!r} is not an integer",
+                            hint="e.g. mnist_det:test:500") from exc
+        if len(parts) > 2 or parts[0] not in mnist_det.SPLITS or count < 1:
+            raise DataError(f"data spec {spec!r} is not mnist_det:<{'|'.join(mnist_det.SPLITS)}>[:count >= 1]",
+                            hint="e.g. mnist_det:test:500")
+        data = mnist_det.generate(parts[0], count, seed=0)
+        return DetectionData(list(data.images), data.coco(), spec)
+    return _coco_folder(Path(spec))
+
+
+def _coco_folder(folder: Path) -> DetectionData:
+    ann = folder / "annotations.json"
+    if not ann.is_file():
+        raise DataError(f"detection data {str(folder)!r} is neither mnist_det:<split> nor a folder with "
+                        "annotations.json", hint="pass mnist_det:test or a COCO folder (images + annotations.json)")
+    try:
+        gt = json.loads(ann.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{ann}: not readable JSON: {exc}", hint="write COCO ground truth as JSON") from exc
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(gt.get(key), list):
+            raise DataError(f"{ann}: no {key!r} list", hint="COCO ground truth has images, annotations, categories")
+    image_mod = require("PIL.Image", purpose="reading detection images")
+    frames = []
+    for img in gt["images"]:
+        path = folder / str(img.get("file_name", ""))
+        try:
+            with image_mod.open(path) as im:
+                frames.append(np.asarray(im.convert("RGB")))
+        except OSError as exc:
+            raise DataError(f"{ann}: image id {img.get('id')}: cannot read {path}: {exc}",
+                            hint="file_name is relative to the annotations' folder") from exc
+    return DetectionData(frames, gt, str(folder))
+
+
+def input_size(model: Any, default: int | None = None) -> tuple[int, int]:
+    """(height, width) of the model's image input; ``default`` when its H/W are dynamic."""
+    from ..runtime import Runtime
+
+    if not hasattr(model, "inputs"):
+        with Runtime.open(model) as rt:
+            shape = rt.inputs[0].shape
+    else:
+        shape = model.inputs[0].shape
+    if len(shape) != 4:
+        raise DataError(f"{model}: input shape {list(shape)} is not an image batch", hint="pass a detector")
+    hw = shape[2:] if shape[1] == 3 else shape[1:3]
+    if all(isinstance(d, int) and d > 0 for d in hw):
+        return int(hw[0]), int(hw[1])
+    if default is None:
+        raise DataError(f"{model}: input height/width are dynamic ({list(shape)})", hint="pass --imgsz")
+    return default, default
+
+
+def letterboxed(frames: list[np.ndarray], size: tuple[int, int], spec=None):
+    """NCHW float32 batch of the pre-processed frames and each frame's geometry (for boxes back to the frame)."""
+    spec = (spec or letterbox_spec(size)).with_size(*size)
+    x = np.concatenate([spec.apply(f) for f in frames]).astype(np.float32)
+    return x, [spec.geometry(f.shape[1], f.shape[0]) for f in frames]
+
+
+def calibration_batch(data: DetectionData, size: tuple[int, int], spec=None) -> np.ndarray:
+    """Calibration samples for a detector: the frames through the evaluation's own pre-processing."""
+    return letterboxed(data.frames, size, spec)[0]
+
+
+def detect(model: Any, data: DetectionData, size: tuple[int, int], conf: float = CONF, iou: float = IOU,
+           max_det: int = MAX_DET, spec=None) -> list[Detections]:
+    """Each frame's detections in frame pixels (``spec``: a PreprocessSpec, default :func:`letterbox_spec`)."""
+    from ..evaluate import fit_input_layout, predict
+
+    x, geos = letterboxed(data.frames, size, spec)
+    x, _ = fit_input_layout(model, x)
+    num_classes = len(data.gt["categories"])
+    dets = postprocess(predict(model, x), conf=conf, iou=iou, max_det=max_det, num_classes=num_classes)
+    return [d.mapped(g.boxes_to_frame) for d, g in zip(dets, geos)]
+
+
+def evaluate_detection(model: Any, data: DetectionData, reference: Any = None, imgsz: int | None = None,
+                       conf: float = CONF, iou: float = IOU, spec=None) -> dict:
+    """mAP of ``model`` on ``data`` (and of ``reference``, its mAP@0.5 drop and box agreement, when given)."""
+    default = imgsz or (data.frames[0].shape[0] if data.frames else None)
+    dets = detect(model, data, input_size(model, default), conf, iou, spec=spec)
+    result: dict = {"images": len(data), **coco_map(data.gt, dets)}
+    if reference is not None:
+        ref = detect(reference, data, input_size(reference, default), conf, iou, spec=spec)
+        ref_map = coco_map(data.gt, ref)
+        result["reference"] = ref_map
+        result["map50_drop_points"] = 100 * (ref_map["map50"] - result["map50"])
+        result["agreement"] = box_agreement(dets, ref)
+    return result
