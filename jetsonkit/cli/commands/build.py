@@ -7,13 +7,16 @@ import argparse
 NAME = "build"
 HELP = "build a TensorRT engine (or print the build plan for a TensorRT version with --dry-run)"
 DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engine>.json and a build report. "
-               "--dry-run --trt-version 8.6|10.3|11.4 prints the exact settings that version needs, on any machine.")
+               "--dry-run --trt-version 8.6|10.3|11.4 prints the exact settings that version needs, on any machine. "
+               "trtexec spellings are accepted as aliases: --saveEngine, --minShapes/--optShapes/--maxShapes, --fp16, "
+               "--int8, --best, --useDLACore, --allowGPUFallback, --timingCacheFile.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("onnx", help="the ONNX model (a Q/DQ graph from `jetsonkit quantize` for INT8)")
-    p.add_argument("-o", "--output", help="engine path (default: <onnx stem>.engine)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("-o", "--output", "--saveEngine", help="engine path (default: <onnx stem>.engine)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8", "best"), default="fp32",
+                   help="best = INT8 + FP16 (layers without INT8 fall back to FP16, not FP32)")
     p.add_argument("--int8-mode", choices=("qdq", "calibrator", "cache", "dynamic-range"), default="qdq",
                    help="qdq (all versions) or legacy implicit INT8 from --calib (TensorRT <= 10.x)")
     p.add_argument("--calib", help="jetsonkit calibration table (JSON) for the implicit INT8 modes")
@@ -24,9 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="append", default=[], metavar="NAME:MIN,OPT,MAX",
                    help="optimization profile shapes for one input; repeat an input name for another profile")
     p.add_argument("--workspace", help="workspace memory pool, e.g. 1GiB (default: min(1 GiB, RAM/4) on Jetson)")
-    p.add_argument("--dla", type=int, metavar="CORE", help="run on this DLA core (GPU fallback unless --no-gpu-fallback)")
+    p.add_argument("--dla", "--useDLACore", type=int, metavar="CORE",
+                   help="run on this DLA core (GPU fallback unless --no-gpu-fallback)")
     p.add_argument("--no-gpu-fallback", action="store_true")
-    p.add_argument("--timing-cache", help="timing cache file to load (if present) and save")
+    p.add_argument("--timing-cache", "--timingCacheFile", help="timing cache file to load (if present) and save")
+    t = p.add_argument_group("trtexec aliases", "trtexec's spellings of the options above")
+    for flag, value in (("--fp16", "fp16"), ("--int8", "int8"), ("--best", "best")):
+        t.add_argument(flag, dest="precision", action="store_const", const=value, help=f"= --precision {value}")
+    t.add_argument("--allowGPUFallback", action="store_true", help="= the default GPU fallback of --dla")
+    for flag in ("--minShapes", "--optShapes", "--maxShapes"):
+        t.add_argument(flag, metavar="NAME:SHAPE[,NAME:SHAPE]", help="= --profile NAME:MIN,OPT,MAX, per input")
     p.add_argument("--version-compatible", action="store_true", help="engine loads on later TensorRT of the same major")
     p.add_argument("--hardware-compat", action="store_true", help="engine runs on any Ampere or later GPU")
     p.add_argument("--opt-level", type=int, help="builder optimisation level 0..5 (TensorRT >= 8.6)")
@@ -47,10 +57,39 @@ def _options(args):
         shapes[name] = parse_shape(shape)
     return BuildOptions(
         precision=args.precision, int8_mode=args.int8_mode, calibration=args.calib, calibration_shapes=shapes,
-        precision_plan=args.precision_plan, sparsity=args.sparsity, profiles=parse_profiles(args.profile),
+        precision_plan=args.precision_plan, sparsity=args.sparsity,
+        profiles=parse_profiles(args.profile + trtexec_profiles(args.minShapes, args.optShapes, args.maxShapes)),
         workspace=parse_size(args.workspace) if args.workspace else None, dla_core=args.dla,
         gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache, version_compatible=args.version_compatible,
         hardware_compatibility="ampere+" if args.hardware_compat else None, optimization_level=args.opt_level)
+
+
+def trtexec_profiles(low: str | None, opt: str | None, high: str | None) -> list[str]:
+    """trtexec's ``--minShapes=in:1x3x224x224,mask:1x1 --optShapes=... --maxShapes=...`` as ``--profile`` specs."""
+    from ...errors import UsageError
+
+    given = [s for s in (low, opt, high) if s]
+    if not given:
+        return []
+    if len(given) != 3:
+        raise UsageError("--minShapes, --optShapes and --maxShapes go together",
+                         hint="give all three, e.g. --minShapes input:1x1x28x28 --optShapes input:8x1x28x28 "
+                         "--maxShapes input:64x1x28x28")
+
+    def table(text: str, flag: str) -> dict[str, str]:
+        out = {}
+        for part in text.split(","):
+            name, sep, shape = part.strip().rpartition(":")
+            if not sep or not name:
+                raise UsageError(f"{flag} {text!r} does not parse", hint="write NAME:SHAPE[,NAME:SHAPE], e.g. input:1x3x224x224")
+            out[name.strip("'\"")] = shape
+        return out
+
+    lo, mid, hi = table(low, "--minShapes"), table(opt, "--optShapes"), table(high, "--maxShapes")
+    if not set(lo) == set(mid) == set(hi):
+        raise UsageError(f"--minShapes / --optShapes / --maxShapes name different inputs ({sorted(lo)}, {sorted(mid)}, "
+                         f"{sorted(hi)})", hint="name the same inputs in all three")
+    return [f"{name}:{lo[name]},{mid[name]},{hi[name]}" for name in lo]
 
 
 def run(args):
@@ -98,13 +137,15 @@ def _check_combination(args) -> None:
     from ...errors import UsageError
 
     implicit = args.int8_mode != "qdq"
-    if implicit and args.precision != "int8":
+    if implicit and args.precision not in ("int8", "best"):
         raise UsageError(f"--int8-mode {args.int8_mode} applies to --precision int8, not {args.precision}",
                          hint="add --precision int8, or drop --int8-mode")
     if (args.calib or args.calib_shape) and not implicit:
         raise UsageError("--calib / --calib-shape feed the implicit INT8 modes (--int8-mode calibrator|cache|"
                          "dynamic-range); a Q/DQ build takes its scales from the graph",
                          hint="drop them, or add --precision int8 --int8-mode cache (TensorRT <= 10.x)")
+    if args.allowGPUFallback and args.no_gpu_fallback:
+        raise UsageError("--allowGPUFallback and --no-gpu-fallback contradict each other", hint="drop one of them")
     if args.no_gpu_fallback and args.dla is None:
         raise UsageError("--no-gpu-fallback applies to a DLA build", hint="add --dla 0, or drop --no-gpu-fallback")
     if args.timing_cache and Path(args.timing_cache).is_dir():
@@ -115,13 +156,13 @@ def _check_combination(args) -> None:
 
 def _passthrough(args) -> list[str]:
     out = ["--precision", args.precision]
-    if args.precision == "int8":
+    if args.precision in ("int8", "best"):
         out += ["--int8-mode", args.int8_mode]
     for flag, value in (("--calib", args.calib), ("--plan", args.precision_plan), ("--workspace", args.workspace),
                         ("--dla", args.dla), ("--timing-cache", args.timing_cache), ("--opt-level", args.opt_level)):
         if value is not None:
             out += [flag, str(value)]
-    for spec in args.profile:
+    for spec in args.profile + trtexec_profiles(args.minShapes, args.optShapes, args.maxShapes):
         out += ["--profile", spec]
     out += ["--sparsity"] if args.sparsity else []
     out += ["--version-compatible"] if args.version_compatible else []

@@ -88,3 +88,48 @@ def test_dry_run_refuses_options_it_would_ignore(mnist_onnx, capsys, tmp_path, e
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", version, *PROFILE, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_trtexec_aliases_plan_like_the_long_options(mnist_onnx, capsys, tmp_path):
+    """--saveEngine / --minShapes... / --best / --useDLACore / --timingCacheFile are spellings of our options."""
+    ours = ["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--precision", "fp16", "--dla", "1",
+            "--timing-cache", str(tmp_path / "tc"), "--profile", "input:8x1x28x28,8x1x28x28,8x1x28x28", "-o",
+            str(tmp_path / "m.engine")]
+    alias = ["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--fp16", "--useDLACore", "1",
+             "--timingCacheFile", str(tmp_path / "tc"), "--minShapes", "input:8x1x28x28", "--optShapes",
+             "input:8x1x28x28", "--maxShapes", "input:8x1x28x28", "--allowGPUFallback", "--saveEngine",
+             str(tmp_path / "m.engine")]
+    assert main(ours) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert main(alias) == 0
+    assert json.loads(capsys.readouterr().out) == want
+    assert main(["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--best", *PROFILE]) == 2
+    assert "has no Q/DQ nodes" in capsys.readouterr().out
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "10.3", "--minShapes", "input:1x1x28x28"]) == 2
+    assert "go together" in capsys.readouterr().err
+
+
+def test_inspect_engine_on_the_fake(mnist_onnx, tmp_path, monkeypatch, capsys):
+    """`jetsonkit inspect`: sidecar facts, runs-here verdict, I/O, profiles and per-layer precision / tactic
+    (TensorRT's view replayed on the strict fake of 10.3; a real engine needs a device)."""
+    from jetsonkit.engine import engine, inspection
+    from jetsonkit.engine.machine import MachineInfo
+    from jetsonkit.engine.options import BuildOptions, parse_profiles
+    from trt_fake import install
+
+    install(monkeypatch, "10.3")
+    orin = MachineInfo("Orin", "8.7", 8 << 30, 2, "36.4.0", "6")
+    monkeypatch.setattr(engine, "detect_machine", lambda dla_cores=None: orin)
+    monkeypatch.setattr(inspection, "detect_machine", lambda: orin)
+    path = tmp_path / "m.engine"
+    engine.build_engine(mnist_onnx, path, BuildOptions(profiles=parse_profiles(PROFILE[1:])))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "built with TensorRT 10.3.0 for Orin" in out and "runs here: yes" in out
+    assert "input  input: float32 [-1, 1, 28, 28]" in out and "profile 0: min [1, 1, 28, 28]" in out
+    assert "/features/features.0/Conv: fp32 fake_conv_kernel" in out
+    monkeypatch.setattr(inspection, "detect_machine", lambda: MachineInfo("H100", "9.0"))
+    assert main(["inspect", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["runs_here"] is False and "this machine is a discrete GPU" in data["why"]
+    assert main(["inspect", str(tmp_path / "missing.engine")]) == 2
