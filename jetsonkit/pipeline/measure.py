@@ -3,6 +3,8 @@
 Every artifact (ONNX, Q/DQ ONNX, .tflite, TensorRT engine) is opened once with :meth:`jetsonkit.runtime.Runtime.open`;
 the same open Runtime predicts the whole evaluation set (in batches of 500) and is then benchmarked with
 :func:`jetsonkit.runtime.benchmark.bench_runtime` (batch, warm-up and iterations from the recipe's ``bench``).
+Each latency figure carries the machine it was measured on, when, and the 1-minute load average just before and
+just after the benchmark: a p99 far above p50 on a loaded machine is the other processes, not the model.
 Accuracy is top-1 on the labels, top-1 agreement with the FP32 reference's outputs, or a user function.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,10 +93,29 @@ def measure_artifact(recipe: Recipe, path: Path, x: np.ndarray, y: np.ndarray | 
     with Runtime.open(path, **threads) as rt:
         out = predict_with(rt, x)
         accuracy = _score(recipe, Path(path).name, out, y, reference if reference is not None else out)
+        load_before = _load_1m()
         bench = bench_runtime(rt, BenchConfig(warmup=b.warmup, iterations=b.iterations, batch=b.batch,
                                               energy=False))
+        load_after = _load_1m()
     lat = bench["latency_ms"]
     return {"accuracy": accuracy, "samples": int(len(x)), "latency_p50_ms": lat["median"],
             "latency_p99_ms": lat["p99"], "latency_mean_ms": lat["mean"],
             "throughput_ips": bench["throughput_ips"], "bench_batch": b.batch, "bench_iterations": bench["queries"],
-            "backend": bench["backend"], "size_bytes": os.path.getsize(path)}, out
+            "backend": bench["backend"], "size_bytes": os.path.getsize(path), "machine": _machine(),
+            "load_avg_1m": [load_before, load_after],
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}, out
+
+
+def _load_1m() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def _machine() -> dict:
+    from ..runtime.benchmark import machine_summary
+
+    m = machine_summary()
+    return {"cpu": m["cpu"], "cores": m["cores"], "board": m["board"], "platform": m["platform"]}

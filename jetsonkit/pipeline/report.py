@@ -1,25 +1,28 @@
 """The trade-off report: report.json (every figure), report.md, and a self-contained report.html with the plots
-embedded as base64 PNG. ``render_report(out_dir)`` (``jetsonkit report out/``) rebuilds md / html / plots from
+embedded as inline SVG. ``render_report(out_dir)`` (``jetsonkit report out/``) rebuilds md / html / plots from
 report.json alone.
+
+Time stamps are those of the artifacts, not of the rendering: each stage carries when its outputs were made
+(``made``, also for a stage reused from an earlier run) and each measured row when it was measured, on which
+machine and under which load; a re-render or a resumed run with nothing re-run shows the old times.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from .._io import write_json_atomic, write_text_atomic
 from .gates import load_report
-from .plots import pareto_front, sensitivity_png, tradeoff_png
+from .plots import row_margin, sensitivity_svg, tradeoff_svg
+from .pareto import pareto_front
 
-__all__ = ["build_report", "write_report", "render_report", "markdown_table", "FORMAT"]
+__all__ = ["build_report", "write_report", "render_report", "markdown_table", "table_cells", "COLUMNS", "FORMAT"]
 
 FORMAT = "jetsonkit-report/1"
-PLOTS = ("accuracy_vs_latency.png", "accuracy_vs_size.png")
+PLOTS = ("accuracy_vs_latency.svg", "accuracy_vs_size.svg")
 
 
 def _row(t: Any, path: Path | None, result: dict, m: dict | None, ref: dict) -> dict:
@@ -37,13 +40,16 @@ def _figures(m: dict, ref: dict) -> dict:
     return {"size_bytes": m["size_bytes"], "size_ratio": ref["size_bytes"] / m["size_bytes"],
             "accuracy": m["accuracy"], "delta_points": 100.0 * (m["accuracy"] - ref["accuracy"]),
             "latency_p50_ms": m["latency_p50_ms"], "latency_p99_ms": m["latency_p99_ms"],
-            "throughput_ips": m["throughput_ips"], "runtime": m["backend"], "samples": m["samples"]}
+            "throughput_ips": m["throughput_ips"], "runtime": m["backend"], "samples": m["samples"],
+            "machine": m.get("machine"), "load_avg_1m": m.get("load_avg_1m"), "measured_at": m.get("measured_at")}
 
 
 def _mark_pareto(rows: list[dict]) -> None:
+    """Pareto flags; accuracy differences inside the 95 % binomial interval count as ties."""
     measured = [r for r in rows if r["status"] == "measured"]
+    margins = [row_margin(r) for r in measured]
     for key, flag in (("latency_p50_ms", "pareto_latency"), ("size_bytes", "pareto_size")):
-        front = set(pareto_front([(r[key], r["accuracy"]) for r in measured]))
+        front = set(pareto_front([(r[key], r["accuracy"]) for r in measured], margins))
         for i, r in enumerate(measured):
             r[flag] = i in front
 
@@ -99,119 +105,138 @@ def calibration_text(report: dict) -> list[str]:
 
 # ---- rendering ------------------------------------------------------------------------------------------------
 
-_COLUMNS = ("target", "artifact", "backend", "precision", "sparsity", "size", "accuracy", "Δ vs FP32",
-            "p50 ms", "p99 ms", "throughput/s", "status")
+# (header, numeric?) per column: text columns are left-aligned, numbers right-aligned
+COLUMNS = (("target", False), ("artifact", False), ("backend", False), ("precision", False), ("size KiB", True), ("smaller", True), ("accuracy %", True), ("Δ vs FP32", True), ("±95%", True),
+           ("p50 ms", True), ("p99 ms", True), ("load 1 min", True), ("throughput/s", True), ("status", False))
 
 
-def _cells(r: dict) -> list[str]:
+def _load_text(r: dict) -> str:
+    """``before–after / cores`` of the 1-minute load average around the row's benchmark."""
+    load, machine = r.get("load_avg_1m"), r.get("machine") or {}
+    if not load or load[0] is None:
+        return "–"
+    cores = f" / {machine['cores']}" if machine.get("cores") else ""
+    before, after = f"{load[0]:.1f}", f"{load[1]:.1f}"
+    return f"{before}{cores}" if before == after else f"{before}–{after}{cores}"
+
+
+def table_cells(r: dict) -> list[str]:
+    """One row of the trade-off table as the text of :data:`COLUMNS`."""
     def num(key, fmt):
         return fmt.format(r[key]) if r.get(key) is not None else "–"
 
-    size = f"{r['size_bytes'] / 1024:,.1f} KiB ({r['size_ratio']:.2f}x)" if r.get("size_bytes") else "–"
-    acc = f"{100 * r['accuracy']:.2f}%" if r.get("accuracy") is not None else "–"
+    measured = r.get("accuracy") is not None
     star = " ★" if r.get("pareto_latency") else ""
-    precision = r["precision"] + (" QAT" if r.get("qat") else "")
-    return [r["label"] + star, r["artifact"], r["backend"], precision, r["sparsity"], size, acc,
-            num("delta_points", "{:+.2f}"), num("latency_p50_ms", "{:.3f}"), num("latency_p99_ms", "{:.3f}"),
+    precision = r["precision"] + (" 2:4" if r["sparsity"] == "2:4" else "") + (" QAT" if r.get("qat") else "")
+    size = f"{r['size_bytes'] / 1024:,.1f}" if r.get("size_bytes") else "–"
+    ratio = f"{r['size_ratio']:.2f}x" if r.get("size_ratio") else "–"
+    ci = f"{100 * row_margin(r):.2f}" if measured and r.get("samples") else "–"
+    return [r["label"] + star, r["artifact"], r["backend"], precision, size, ratio,
+            num("accuracy", "{:.2%}").rstrip("%"), num("delta_points", "{:+.2f}"), ci,
+            num("latency_p50_ms", "{:.3f}"), num("latency_p99_ms", "{:.3f}"), _load_text(r),
             num("throughput_ips", "{:,.0f}"), r["status"]]
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in report["rows"]]
+    lines = ["| " + " | ".join(h for h, _ in COLUMNS) + " |",
+             "|" + "".join("---:|" if numeric else "---|" for _, numeric in COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |" for r in report["rows"]]
     return "\n".join(lines)
 
 
-def _header_lines(report: dict) -> list[str]:
-    m, b = report["machine"], report["bench"]
-    ref = report["reference"]
-    return [f"Recipe `{report['recipe']}`, metric **{report['metric']}** on `{report['evaluation_data']}` "
-            f"({ref['samples']} samples); FP32 reference `{ref['artifact']}`: {100 * ref['accuracy']:.2f}%.",
-            f"Latency: batch {b['batch']}, {b['iterations']} iterations after {b['warmup']} warm-up, "
-            f"{b['threads']} thread(s), each artifact through the same jetsonkit Runtime.",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}; {report['created']}.",
-            "★ = on the accuracy-vs-latency Pareto front; size ratio = FP32 ONNX size / artifact size."]
+def machines(report: dict) -> list[str]:
+    """The machines the latency figures were measured on (one line each; the run's machine for old reports)."""
+    seen = []
+    for r in report["rows"]:
+        m = r.get("machine")
+        if m and (line := describe_machine(m)) not in seen:
+            seen.append(line)
+    return seen or [describe_machine(report["machine"])]
 
 
-def _not_built(report: dict) -> list[str]:
-    return [f"- **{r['target']}** ({r['backend']} {r['precision']}, {r['sparsity']}): not built here — {r['note']}. "
-            f"Build plan: `{r.get('plan_file')}`. Finish on the device: `{r['finish']}`"
-            for r in report["rows"] if r["status"] != "measured"]
+def describe_machine(m: dict) -> str:
+    board = f"{m['board']}, " if m.get("board") else ""
+    return f"{board}{m['cpu']}, {m['cores']} cores, {m['platform']}"
+
+
+def stage_times(report: dict) -> tuple[int, int, str | None, str | None]:
+    """(stages ran, stages reused, earliest made, latest made) of the run that wrote report.json."""
+    stages = report.get("stages", [])
+    made = sorted(s["made"] for s in stages if s.get("made"))
+    ran = sum(s["status"] == "ran" for s in stages)
+    return ran, len(stages) - ran, (made[0] if made else None), (made[-1] if made else None)
+
+
+def summary(report: dict) -> dict[str, str]:
+    """The header facts as plain text (report.md adds Markdown around them, report.html HTML)."""
+    b, ref = report["bench"], report["reference"]
+    ran, reused, first, last = stage_times(report)
+    margin = 100 * row_margin({"accuracy": ref["accuracy"], "samples": ref.get("samples")})
+    made = f"artifacts made {first} to {last}" if first else "artifact times not recorded (an older report)"
+    return {
+        "accuracy": (f"FP32 reference {ref['artifact']}: {100 * ref['accuracy']:.2f}% on {ref['samples']:,} samples; "
+                     f"95% binomial interval ±{margin:.2f} points (Wilson). Differences inside an artifact's interval "
+                     "count as ties for the Pareto front (★)."),
+        "latency": (f"Latency: batch {b['batch']}, {b['iterations']} iterations after {b['warmup']} warm-up, "
+                    f"{b['threads']} thread(s), each artifact through the same jetsonkit Runtime. Load = 1-minute load "
+                    "average before–after each benchmark / cores: at or above the core count other work shares the "
+                    "CPU, and p99 shows it first."),
+        "machine": "Measured on: " + "; ".join(machines(report)) + ".",
+        "run": (f"The run that wrote report.json ({report['created']}): {ran} stage(s) ran, {reused} reused from "
+                f"earlier runs; {made}."),
+        "size": "smaller = FP32 ONNX size / artifact size.",
+    }
+
+
+def _not_built(report: dict) -> list[dict]:
+    return [r for r in report["rows"] if r["status"] != "measured"]
 
 
 def _markdown(report: dict) -> str:
-    parts = [f"# jetsonkit compress: {report['name']}", "", *_header_lines(report), "", markdown_table(report), ""]
+    facts = summary(report)
+    parts = [f"# jetsonkit compress: {report['name']}", "",
+             f"Recipe `{report['recipe']}`, metric **{report['metric']}** on `{report['evaluation_data']}`.", "",
+             *(facts[k] for k in ("accuracy", "latency", "machine", "run", "size")), "", markdown_table(report), ""]
     nb = _not_built(report)
     if nb:
-        parts += ["## Not built here", "", *nb, ""]
+        parts += ["## Not built here", ""]
+        parts += [f"- **{r['target']}** ({r['backend']} {r['precision']}, {r['sparsity']}): {r['note']}. "
+                  f"Build plan: `{r.get('plan_file')}`. Finish on the device: `{r['finish']}`" for r in nb]
+        parts += [""]
     parts += [f"![accuracy vs latency](plots/{PLOTS[0]})", "", f"![accuracy vs size](plots/{PLOTS[1]})", ""]
     for model, scores in report.get("sensitivity", {}).items():
         parts += [f"## Per-layer INT8 sensitivity: {model}", "", "| layer | op | sensitivity | decision |",
-                  "|---|---|---|---|"]
-        parts += [f"| {s['layer']} | {s['op']} | {s['sensitivity']:.4g} | {s['decision']} |" for s in scores]
-        parts += ["", f"![sensitivity](plots/sensitivity_{model}.png)", ""]
+                  "|---|---|---:|---|"]
+        parts += [f"| {s['layer']} | {s['op']} | {s['sensitivity']:.3g} | {s['decision']} |" for s in scores]
+        parts += ["", f"![sensitivity](plots/sensitivity_{model}.svg)", ""]
     from ..calibrate import RANGE_COLUMNS, range_cells
 
     for model, c in report.get("calibration", {}).items():
         parts += [f"## Calibration: {model}.onnx ({c['method']}, {c['samples']} samples, `{c['file']}`)", "",
-                  "| " + " | ".join(h.replace("|", "\\|") for h in RANGE_COLUMNS) + " |", "|---|---|---|---|---|"]
+                  "| " + " | ".join(h.replace("|", "\\|") for h in RANGE_COLUMNS) + " |", "|---|---:|---:|---:|---:|"]
         for r in c["ranges"]:
             name, *rest = range_cells(r)
             parts.append(f"| `{name}` | " + " | ".join(rest) + " |")
         parts += [""]
-    parts += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
-    parts += [f"| {s['name']} | {s['status']} | {s['seconds']:.2f} |" for s in report["stages"]]
+    parts += ["## Stages", "", "| stage | status | made | seconds |", "|---|---|---|---:|"]
+    parts += [f"| {s['name']} | {s['status']} | {s.get('made') or '–'} | {s['seconds']:.2f} |"
+              for s in report["stages"]]
     return "\n".join(parts) + "\n"
 
 
-def _html_table(report: dict) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>"
-                   for r in report["rows"])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _html(report: dict, images: dict[str, bytes]) -> str:
-    def img(name: str) -> str:
-        data = base64.b64encode(images[name]).decode("ascii")
-        return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-
-    parts = [f"<h1>jetsonkit compress: {html.escape(report['name'])}</h1>"]
-    parts += [f"<p>{html.escape(line)}</p>" for line in _header_lines(report)]
-    parts.append(_html_table(report))
-    nb = _not_built(report)
-    if nb:
-        parts.append("<h2>Not built here</h2><ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in nb) + "</ul>")
-    parts += [img(PLOTS[0]), img(PLOTS[1])]
-    for model in report.get("sensitivity", {}):
-        parts += [f"<h2>Per-layer INT8 sensitivity: {html.escape(model)}</h2>", img(f"sensitivity_{model}.png")]
-    from ..calibrate import RANGE_COLUMNS, range_cells
-
-    for model, c in report.get("calibration", {}).items():
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in RANGE_COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in range_cells(r)) + "</tr>"
-                       for r in c["ranges"])
-        parts += [f"<h2>Calibration: {html.escape(model)}.onnx ({html.escape(c['method'])}, {c['samples']} samples, "
-                  f"{html.escape(c['file'])})</h2>",
-                  f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
-             "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}")
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>jetsonkit report: "
-            f"{html.escape(report['name'])}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
-
-
-def _plots(report: dict) -> dict[str, bytes]:
+def plots(report: dict) -> dict[str, str]:
+    """The report's plots: file name -> SVG text."""
     metric = "top-1" if report["metric"] == "top1" else report["metric"]
     b = report["bench"]
     images = {
-        PLOTS[0]: tradeoff_png(report["rows"], "latency_p50_ms", f"latency p50 (ms, batch {b['batch']})", metric,
-                               f"{report['name']}: accuracy vs latency"),
-        PLOTS[1]: tradeoff_png([{**r, "size_kib": r["size_bytes"] / 1024 if r.get("size_bytes") else None}
+        PLOTS[0]: tradeoff_svg(report["rows"], "latency_p50_ms", f"latency p50 (ms, batch {b['batch']})", metric,
+                               f"{report['name']}: accuracy vs latency", "latency"),
+        PLOTS[1]: tradeoff_svg([{**r, "size_kib": r["size_bytes"] / 1024 if r.get("size_bytes") else None}
                                 for r in report["rows"]], "size_kib", "file size (KiB)", metric,
-                               f"{report['name']}: accuracy vs size"),
+                               f"{report['name']}: accuracy vs size", "size"),
     }
-    for model, scores in report.get("sensitivity", {}).items():
-        images[f"sensitivity_{model}.png"] = sensitivity_png(model, scores)
+    for k, (model, scores) in enumerate(report.get("sensitivity", {}).items()):
+        images[f"sensitivity_{model}.svg"] = sensitivity_svg(model, scores, f"sensitivity{k}")
     return images
 
 
@@ -222,11 +247,14 @@ def write_report(out: Path, report: dict) -> None:
 
 
 def _render(out: Path, report: dict) -> list[Path]:
-    images = _plots(report)
+    from .report_html import report_html
+
+    _mark_pareto(report["rows"])  # from the figures, by the current rule (a report.json may be older)
+    images = plots(report)
     (out / "plots").mkdir(exist_ok=True)
-    written = [write_bytes_atomic(out / "plots" / name, data) for name, data in images.items()]
+    written = [write_text_atomic(out / "plots" / name, svg) for name, svg in images.items()]
     written.append(write_text_atomic(out / "report.md", _markdown(report)))
-    written.append(write_text_atomic(out / "report.html", _html(report, images)))
+    written.append(write_text_atomic(out / "report.html", report_html(report, images)))
     return written
 
 

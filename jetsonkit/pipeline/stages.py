@@ -26,15 +26,24 @@ __all__ = ["StageStore", "StageRecord", "stage_key"]
 
 @dataclass
 class StageRecord:
-    """What happened to one stage in this run: ``ran`` or ``reused`` (from a previous run)."""
+    """What happened to one stage in this run: ``ran`` or ``reused`` (from a previous run).
+
+    ``made`` is when the stage's outputs were written (UTC), by this run or by the one that is reused.
+    """
 
     name: str
     status: str
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)  # file (relative to out) -> sha256
+    made: str | None = None
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3), "outputs": self.outputs}
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3), "outputs": self.outputs,
+                "made": self.made}
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def stage_key(name: str, settings: Any, inputs: list[Path]) -> str:
@@ -94,7 +103,9 @@ class StageStore:
             return self._this_run[name][1]
         manifest = self._reusable(name, key)
         if manifest is not None:
-            record = StageRecord(name, "reused", 0.0, manifest["outputs"])
+            # manifests written before "made" was recorded: the manifest file's time is when the stage finished
+            made = manifest.get("made") or _utc(self._manifest(name).stat().st_mtime)
+            record = StageRecord(name, "reused", 0.0, manifest["outputs"], made)
             info(f"compress: {name}: up to date (reused from a previous run)")
             self._this_run[name] = (key, manifest["result"])
             self._done(record)
@@ -104,10 +115,11 @@ class StageStore:
         result = json.loads(json.dumps(fn(), default=_plain_value))
         seconds = time.perf_counter() - start
         hashes = {rel: sha256_file(self.out_dir / rel) for rel in outputs}
+        made = _utc(time.time())
         write_json_atomic(self._manifest(name), {"stage": name, "key": key, "outputs": hashes,
-                                                 "seconds": seconds, "result": result})
+                                                 "seconds": seconds, "made": made, "result": result})
         self._this_run[name] = (key, result)
-        self._done(StageRecord(name, "ran", seconds, hashes))
+        self._done(StageRecord(name, "ran", seconds, hashes, made))
         return result
 
     def _done(self, record: StageRecord) -> None:

@@ -70,8 +70,12 @@ def test_report_rerenders(capsys, compressed, tmp_path):
     shutil.rmtree(out / "plots")
     code, text, _ = _run(capsys, "report", out)
     assert code == 0 and "report.html" in text
-    assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3
-    assert (out / "plots" / "accuracy_vs_latency.png").is_file()
+    page = (out / "report.html").read_text()
+    assert page.count("<svg ") >= 3 and "<img" not in page  # two trade-off plots + sensitivity bars, inline
+    assert (out / "plots" / "accuracy_vs_latency.svg").is_file()
+    # the times shown are the artifacts' (kept in report.json), not the re-render's
+    made = {s["made"] for s in json.loads((out / "report.json").read_text())["stages"]}
+    assert made and all(f"<td>{m}</td>" in page for m in made)
     assert _run(capsys, "report", tmp_path)[0] == 2  # no report.json there
 
 

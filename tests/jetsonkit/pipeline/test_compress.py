@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 
@@ -14,7 +15,7 @@ pytest.importorskip("onnxruntime")
 
 from jetsonkit.errors import CheckFailed, InputError, MissingDependencyError  # noqa: E402
 from jetsonkit.pipeline import compress  # noqa: E402
-from jetsonkit.pipeline.plots import pareto_front  # noqa: E402
+from jetsonkit.pipeline.plots import pareto_front, row_margin  # noqa: E402
 
 from .conftest import SMALL_RECIPE, write_recipe  # noqa: E402
 
@@ -65,14 +66,17 @@ def test_report_files_and_pareto_marks(compressed):
     report = json.loads((out / "report.json").read_text())
     assert report["format"] == "jetsonkit-report/1" and report["machine"]["cores"]
     html = (out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') >= 3  # two trade-off plots + sensitivity bars
-    assert "http://" not in html and "https://" not in html
-    for png in (out / "plots").glob("*.png"):
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert html.count("<svg ") >= 3  # two trade-off plots + sensitivity bars, inline
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # self-contained: nothing fetched from elsewhere
+    for svg in (out / "plots").glob("*.svg"):
+        assert svg.read_text().lstrip().startswith("<?xml") and "<svg " in svg.read_text()
     assert "| target | artifact | backend |" in (out / "report.md").read_text()
     measured = [r for r in report["rows"] if r["status"] == "measured"]
-    front = set(pareto_front([(r["latency_p50_ms"], r["accuracy"]) for r in measured]))
+    front = set(pareto_front([(r["latency_p50_ms"], r["accuracy"]) for r in measured],
+                             [row_margin(r) for r in measured]))
     assert [r["pareto_latency"] for r in measured] == [i in front for i in range(len(measured))]
+    for r in measured:  # each latency figure with its machine, load and time
+        assert r["machine"]["cores"] and len(r["load_avg_1m"]) == 2 and r["measured_at"].endswith("UTC")
     assert report["sensitivity"]["mnist"] and {"layer", "op", "sensitivity", "decision"} <= set(
         report["sensitivity"]["mnist"][0])
 
@@ -82,6 +86,9 @@ def test_rerun_reuses_every_stage(compressed, small_recipe, tmp_path):
     shutil.copytree(compressed.out_dir, out)
     again = compress(small_recipe, out)
     assert again.stage_log and all(s.status == "reused" for s in again.stage_log)
+    # a resumed run shows when the artifacts were made, not now
+    assert [s.made for s in again.stage_log] == [s.made for s in compressed.stage_log]
+    assert "0 stage(s) ran" in (out / "report.md").read_text()
     assert [r["accuracy"] for r in again.rows] == [r["accuracy"] for r in compressed.rows]
 
 
