@@ -19,6 +19,11 @@
 - ``mse``: the bin centre (from bin 128 up, as ModelOpt) that minimises the count-weighted squared error of
   fake-quantizing the bin centres with that amax.
 - ``minmax``: the largest |x| seen, exactly (not binned).
+- ``auto``: a choice per tensor (see :func:`auto_amax`): ``entropy`` for a tensor that was never negative in
+  calibration (post-ReLU / post-sigmoid / pooled such outputs: a one-sided, peaked distribution, the case TensorRT's
+  KL method was designed and published for), ``mse`` for a signed one (LayerNorm outputs, inputs of GELU / SiLU /
+  HardSwish, attention scores, residual sums, a network input), whose range must bound the rounding error of the
+  bulk and the clipping error of the tails together: the amax minimising that tensor's quantization MSE.
 Every method returns 0.0 for a tensor that was all zeros; no method returns more than the largest |x| seen.
 """
 
@@ -35,7 +40,7 @@ from .histogram import Histogram, HistogramCollector
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "REGISTRY", "OPTIONS", "Method", "MethodOption", "check_method",
            "check_options", "compute_amax", "amax_from_histogram", "entropy_amax", "percentile_amax", "mse_amax",
-           "minmax_amax", "merge_and_expand", "kl_divergences", "flatten_spikes"]
+           "minmax_amax", "auto_amax", "auto_choice", "merge_and_expand", "kl_divergences", "flatten_spikes"]
 
 QUANT_LEVELS = 128
 START_BIN = 128
@@ -179,6 +184,16 @@ def minmax_amax(hist: Histogram) -> float:
     return float(hist.absmax)
 
 
+def auto_choice(hist: Histogram) -> str:
+    """The method :func:`auto_amax` uses for ``hist``: "entropy" when no value was negative, else "mse"."""
+    return "entropy" if hist.count and hist.minimum >= 0 else "mse"
+
+
+def auto_amax(hist: Histogram) -> float:
+    """Per-tensor choice: entropy for a never-negative tensor, minimum-MSE for a signed one."""
+    return entropy_amax(hist) if auto_choice(hist) == "entropy" else mse_amax(hist)
+
+
 @dataclass(frozen=True)
 class MethodOption:
     """An option a method takes from the user (a CLI flag ``--<name>``, a recipe key ``calibration.<name>``)."""
@@ -217,6 +232,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
            (MethodOption("percentile", float, 99.99, "share of |x| values kept, in percent", 0.0, 100.0),)),
     Method("mse", mse_amax, "the threshold with the least squared fake-quantization error"),
     Method("minmax", minmax_amax, "the largest |x| seen (clips nothing)"),
+    Method("auto", auto_amax, "per tensor: entropy if never negative, else mse"),
 )}
 METHODS = tuple(REGISTRY)
 DEFAULT_METHOD = "entropy"

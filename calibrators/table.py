@@ -4,7 +4,11 @@ Format (``format_version`` 1)::
 
     {"format": "jetsonkit-calibration", "format_version": 1, "producer": "jetsonkit 0.1.0",
      "method": "entropy", "options": {...}, "model_sha256": "...", "samples": 1000,
-     "tensors": {"<tensor>": {"amax": 2.81, "method": "entropy", "samples": 1000, "stats": {...}}}}
+     "tensors": {"<tensor>": {"amax": 2.81, "method": "entropy", "samples": 1000, "stats": {...},
+                              "flags": ["low-kept: ..."]}}}
+
+``method`` of a tensor is the method that chose its range (with the table's ``auto``: ``entropy`` or ``mse``);
+``flags`` (absent when empty) come from :func:`calibrators.flags.range_flags`: all-zero, constant, low-kept.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from pathlib import Path
 from ._files import write_text_atomic
 from .errors import TableFormatError
 from .histogram import HistogramCollector
-from .methods import amax_from_histogram, check_method
+from .flags import range_flags
+from .methods import amax_from_histogram, auto_choice, check_method
 
 __all__ = ["TensorRange", "CalibrationTable", "FORMAT", "FORMAT_VERSION"]
 
@@ -34,9 +39,11 @@ class TensorRange:
     method: str
     samples: int = 0
     stats: dict = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"amax": self.amax, "method": self.method, "samples": self.samples, "stats": self.stats}
+        out = {"amax": self.amax, "method": self.method, "samples": self.samples, "stats": self.stats}
+        return {**out, "flags": list(self.flags)} if self.flags else out
 
 
 @dataclass
@@ -58,6 +65,10 @@ class CalibrationTable:
             raise KeyError(f"tensor {name!r} is not in the calibration table ({len(self.tensors)} tensors); "
                            "recalibrate with this model") from None
 
+    def flagged(self) -> dict[str, list[str]]:
+        """Tensor -> flags, for the tensors that have any (all-zero, constant, low-kept)."""
+        return {name: r.flags for name, r in self.tensors.items() if r.flags}
+
     def amaxes(self) -> dict[str, float]:
         return {name: r.amax for name, r in self.tensors.items()}
 
@@ -65,8 +76,11 @@ class CalibrationTable:
     def from_collector(cls, collector: HistogramCollector, method: str = "entropy", *, model_sha256: str | None = None,
                        producer: str = "calibrators", **options) -> "CalibrationTable":
         check_method(method)
-        tensors = {name: TensorRange(amax_from_histogram(h, method, **options), method, h.samples, h.stats())
-                   for name, h in collector.histograms.items()}
+        tensors = {}
+        for name, h in collector.histograms.items():
+            amax, stats = amax_from_histogram(h, method, **options), h.stats()
+            chosen = auto_choice(h) if method == "auto" else method
+            tensors[name] = TensorRange(amax, chosen, h.samples, stats, range_flags(amax, stats))
         samples = max((r.samples for r in tensors.values()), default=0)
         return cls(tensors, method, model_sha256, samples, dict(options), producer)
 
@@ -99,8 +113,11 @@ class CalibrationTable:
             amax = entry.get("amax") if isinstance(entry, dict) else None
             if isinstance(amax, bool) or not isinstance(amax, (int, float)) or not math.isfinite(amax) or amax < 0:
                 raise bad(f"tensors.{name}.amax", f"is {amax!r}, expected a finite number >= 0")
+            flags = entry.get("flags", [])
+            if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+                raise bad(f"tensors.{name}.flags", "is not a list of strings")
             tensors[name] = TensorRange(float(amax), str(entry.get("method", method)), int(entry.get("samples", 0)),
-                                        dict(entry.get("stats", {})))
+                                        dict(entry.get("stats", {})), list(flags))
         return cls(tensors, method, obj.get("model_sha256"), int(obj.get("samples", 0)), dict(obj.get("options", {})),
                    str(obj.get("producer", "")))
 

@@ -228,6 +228,9 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_MET
                                                             producer=f"jetsonkit {__version__}", **method_options)
     except ValueError as exc:
         raise ConfigError(f"calibration method {method!r}: {exc}") from exc
+    for name, flags in table.flagged().items():
+        for flag in flags:
+            warn(f"calibration range of {name!r}: {flag}")
     if output is not None:
         table.save(output)
     if trt_cache is not None:

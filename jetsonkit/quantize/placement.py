@@ -10,7 +10,14 @@ see also ../shared/FACTS.md):
   the Add into that op's epilogue (both inputs when neither comes from a weighted op);
 - quantize the input of average pooling (AveragePool / GlobalAveragePool) so it runs in INT8; MaxPool needs none:
   TensorRT moves the next layer's Q/DQ across it (it commutes with quantization);
-- never quantize a weighted op's output: TensorRT fuses the following Q into the op itself.
+- never quantize a weighted op's output: TensorRT fuses the following Q into the op itself;
+- keep a detection head's decode out of INT8 (:func:`decode_nodes`): the DFL integral (Softmax over distance bins
+  and its fixed 0..n-1 expectation conv), the anchor / stride arithmetic after the last learned layer and the
+  concat of boxes and scores. These produce pixel coordinates whose useful resolution is far finer than
+  1/127 of their range, and they are post-processing, not the network: NVIDIA's ModelOpt ONNX quantizer likewise
+  quantizes only the listed compute ops and lets the caller exclude nodes (``nodes_to_exclude``), and Ultralytics'
+  TensorRT INT8 export is reported to lose half its mAP when they are calibrated with the rest (see
+  docs/quantize.md). A precision-plan rule can still put them in int8.
 
 Only the positions are decided here; scales come from the calibration table (activations) and the weights
 themselves (weights). This module reads a model and never changes it.
@@ -32,6 +39,7 @@ __all__ = [
     "quantizable_nodes",
     "quant_sites",
     "calibration_tensors",
+    "decode_nodes",
     "has_qdq",
 ]
 
@@ -163,9 +171,15 @@ def quant_sites(model: "onnx.ModelProto", plan: Any = None) -> list[QuantSite]:
     """Every tensor the placement rules quantize, in graph order, one site per tensor.
 
     ``plan`` (a :class:`~jetsonkit.quantize.plan.PrecisionPlan`, or a mapping node name -> precision) keeps
-    nodes that it does not put in "int8" free of Q/DQ.
+    nodes that it does not put in "int8" free of Q/DQ. A detection decode (:func:`decode_nodes`) stays out of
+    INT8 unless the plan names its nodes "int8".
     """
-    precision = _node_precisions(model, plan)
+    precision = {name: "fp32" for name in decode_nodes(model)}
+    precision.update(_node_precisions(model, plan))
+    return _sites(model, precision)
+
+
+def _sites(model: "onnx.ModelProto", precision: dict[str, str]) -> list[QuantSite]:
     consts = _constants(model)
     producers = _producers(model)
     found: dict[str, dict] = {}
@@ -191,5 +205,99 @@ def _node_precisions(model: "onnx.ModelProto", plan: Any) -> dict[str, str]:
 
 
 def calibration_tensors(model: "onnx.ModelProto") -> list[str]:
-    """The activation tensors that need a calibrated range for Q/DQ (all of them, with no plan applied)."""
-    return [s.tensor for s in quant_sites(model) if s.kind == "activation"]
+    """The activation tensors that need a calibrated range for Q/DQ (all of them, with no plan applied: a detection
+    decode included, so that a plan can still put it in int8)."""
+    return [s.tensor for s in _sites(model, {}) if s.kind == "activation"]
+
+
+# ---------------------------------------------------------------- detection decode
+
+_SHAPE_OPS = ("Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Flatten")
+_ARITH_OPS = ("Add", "Sub", "Mul", "Div")
+
+
+def _const_arrays(model: "onnx.ModelProto") -> dict[str, Any]:
+    from onnx import numpy_helper
+
+    arrays = {t.name: t for t in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            arrays[n.output[0]] = n.attribute[0].t
+    return {k: numpy_helper.to_array(v) for k, v in arrays.items()}
+
+
+def _is_ramp(w: Any) -> bool:
+    """A constant holding exactly 0, 1, ..., n-1 (n >= 2): the DFL expectation weights."""
+    import numpy as np
+
+    flat = np.asarray(w).reshape(-1)
+    return flat.size >= 2 and np.array_equal(flat, np.arange(flat.size, dtype=flat.dtype))
+
+
+def _is_grid(c: Any) -> bool:
+    """A constant shaped like a per-anchor table (anchor points, strides): at least 2-D and at least 8 values on
+    one axis. Biases, layer scales and scalars are 1-D or tiny, so they never qualify."""
+    import numpy as np
+
+    c = np.asarray(c)
+    return c.ndim >= 2 and max(c.shape) >= 8
+
+
+def decode_nodes(model: "onnx.ModelProto") -> dict[str, str]:
+    """Node name -> reason, for the nodes of a detection head's decode (empty for other models).
+
+    Found two ways, then closed downstream (everything computed from them, up to the graph outputs, so the final
+    concat of boxes and scores is included):
+    - DFL: a Conv / MatMul / Gemm whose constant weight is exactly 0..n-1, fed (through reshapes / transposes) by
+      a Softmax: the distance-bin integral of YOLOv8-style heads (Li et al. 2020, "Generalized Focal Loss");
+    - anchor / stride arithmetic: an Add / Sub / Mul / Div with a per-anchor constant table (at least 2-D, an axis
+      of >= 8) after the last learned layer (no learned Conv / Gemm / MatMul downstream), as in anchor-based
+      (YOLOv5-style grid + stride) and anchor-free decodes.
+    """
+    names = node_names(model)
+    nodes = list(model.graph.node)
+    consts = _const_arrays(model)
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output}
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for t in n.input:
+            consumers.setdefault(t, []).append(i)
+    reasons: dict[int, str] = {}
+    dfl = set()
+    for i, n in enumerate(nodes):
+        if n.op_type not in WEIGHTED_OPS or len(n.input) < 2 or n.input[1] not in consts or not _is_ramp(consts[n.input[1]]):
+            continue
+        chain, j = [i], producer.get(n.input[0])
+        while j is not None and nodes[j].op_type in _SHAPE_OPS:
+            chain.append(j)
+            j = producer.get(nodes[j].input[0])
+        if j is not None and nodes[j].op_type == "Softmax":
+            chain.append(j)
+            for k in chain:
+                reasons[k] = "detection decode: DFL (softmax over distance bins, fixed 0..n-1 expectation)"
+            dfl.add(i)
+    learned_below = _learned_downstream(nodes, consts, consumers, dfl)
+    for i, n in enumerate(nodes):
+        if (i not in reasons and n.op_type in _ARITH_OPS and not learned_below[i]
+                and any(t in consts and _is_grid(consts[t]) for t in n.input)):
+            reasons[i] = "detection decode: anchor / stride arithmetic after the last learned layer"
+    frontier = list(reasons)
+    while frontier:
+        for t in nodes[frontier.pop()].output:
+            for k in consumers.get(t, []):
+                if k not in reasons:
+                    reasons[k] = "detection decode: computed from the decoded boxes (box math, box/score concat)"
+                    frontier.append(k)
+    return {names[i]: reasons[i] for i in sorted(reasons)}
+
+
+def _learned_downstream(nodes: list, consts: dict, consumers: dict, skip: set) -> list[bool]:
+    """Per node: whether a learned weighted op (not one of ``skip``) is reachable from its outputs."""
+    below = [False] * len(nodes)
+    for i in range(len(nodes) - 1, -1, -1):  # graph order is topological: consumers come later
+        for t in nodes[i].output:
+            for k in consumers.get(t, []):
+                learned = nodes[k].op_type in WEIGHTED_OPS and k not in skip
+                if learned or below[k]:
+                    below[i] = True
+    return below

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._deps import require
 from .._io import atomic_path, sha256_bytes
+from .._progress import warn
 from ..artifacts import onnx_source, read_table
 from ..errors import DataError, InputError, UnsupportedError
 from .placement import QuantSite, has_qdq, node_names, quant_sites
@@ -43,6 +44,7 @@ class QdqResult:
     weights_fp32_bytes: int
     weights_int8_bytes: int
     kept_float: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # node -> why it left INT8 beyond the plan
     source_bytes: int = 0
     output_bytes: int = 0
 
@@ -57,6 +59,7 @@ class QdqResult:
             "source_model_bytes": self.source_bytes,
             "qdq_model_bytes": self.output_bytes,
             "kept_float": dict(self.kept_float),
+            "kept_float_reasons": dict(self.reasons),
         }
 
 
@@ -190,9 +193,22 @@ def _missing_ranges(sites: list[QuantSite], ranges: dict[str, float]) -> None:
         raise DataError(f"calibration table lacks ranges for {len(bad)} tensor(s) the Q/DQ plan needs: {shown}",
                         hint="recalibrate with this model, or keep those layers out of INT8 in the precision plan")
     for s in sites:
-        if s.kind == "activation" and not (math.isfinite(ranges[s.tensor]) and ranges[s.tensor] > 0):
-            raise DataError(f"calibration range of tensor {s.tensor!r} is {ranges[s.tensor]!r}",
-                            hint="amax must be a positive finite number; recalibrate")
+        amax = ranges[s.tensor] if s.kind == "activation" else 1.0
+        if not (math.isfinite(amax) and amax >= 0):
+            raise DataError(f"calibration range of tensor {s.tensor!r} is {amax!r}",
+                            hint="amax must be a finite number >= 0; recalibrate")
+
+
+def _degenerate_layers(sites: list[QuantSite], ranges: dict[str, float]) -> dict[str, str]:
+    """Node -> reason for every node reading an activation whose range is degenerate (amax 0: all zeros in
+    calibration). No INT8 scale exists for it, so those nodes stay in floating point (weights too) instead of
+    failing: recalibrating on the same data would give the same zeros."""
+    out = {}
+    for s in sites:
+        if s.kind == "activation" and ranges[s.tensor] == 0:
+            for node in s.consumers:
+                out[node] = f"degenerate range: input {s.tensor!r} was all zeros in calibration (amax 0)"
+    return out
 
 
 def quantize_qdq(model: Any, table: Any, out_path: str | os.PathLike | None = None, plan: Any = None, *,
@@ -220,6 +236,12 @@ def quantize_qdq(model: Any, table: Any, out_path: str | os.PathLike | None = No
     proto = _ensure_opset(proto)
     sites = quant_sites(proto, plan)
     _missing_ranges(sites, ranges)
+    degenerate = _degenerate_layers(sites, ranges)
+    if degenerate:
+        for node, why in degenerate.items():
+            warn(f"quantize: {node} stays in fp32 ({why})")
+        keep = {**_plan_mapping(proto, plan), **{n: "fp32" for n in degenerate}}
+        sites = quant_sites(proto, keep)
     ed = _GraphEditor(proto)
     fp32_bytes = int8_bytes = 0
     for site in sites:
@@ -231,7 +253,9 @@ def quantize_qdq(model: Any, table: Any, out_path: str | os.PathLike | None = No
     ed.finish()
     if check:
         onnx.checker.check_model(proto)
-    result = QdqResult(proto, None, sites, fp32_bytes, int8_bytes, _kept_float(proto, plan))
+    result = QdqResult(proto, None, sites, fp32_bytes, int8_bytes, {**_kept_float(proto, plan),
+                                                                     **{n: "fp32" for n in degenerate}})
+    result.reasons = degenerate
     result.source_bytes = Path(label).stat().st_size if model_sha else proto.ByteSize()
     result.output_bytes = proto.ByteSize()
     if out_path is not None:
@@ -247,6 +271,13 @@ def _copy(proto: Any) -> Any:
     fresh = onnx.ModelProto()
     fresh.CopyFrom(proto)
     return fresh
+
+
+def _plan_mapping(proto: Any, plan: Any) -> dict[str, str]:
+    """``plan`` as node -> precision (every node the plan decides), for adding nodes to it."""
+    from .placement import _node_precisions
+
+    return _node_precisions(proto, plan) if plan is not None else {}
 
 
 def _kept_float(proto: Any, plan: Any) -> dict[str, str]:

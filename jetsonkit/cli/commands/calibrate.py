@@ -8,7 +8,7 @@ from .. import CommandResult
 from ..args import add_method_arguments, method_options
 
 NAME = "calibrate"
-HELP = "compute INT8 ranges (entropy / percentile / mse / minmax) for an ONNX model from calibration data"
+HELP = "compute INT8 ranges (entropy / percentile / mse / minmax / auto) for an ONNX model from calibration data"
 DESCRIPTION = (
     "Run calibration data through the model in ONNX Runtime, histogram every tensor that Q/DQ quantizes, and "
     "write the ranges as a JSON table (and optionally a TensorRT 8.x/10.x calibration cache). Data: "
