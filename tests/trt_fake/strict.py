@@ -264,7 +264,7 @@ class FakeTrt(types.ModuleType):
 
     def _nptype(self, trt_type: EnumValue) -> type:
         table = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "BOOL": np.bool_,
-                 "UINT8": np.uint8, "INT64": np.int64}
+                 "UINT8": np.uint8, "INT64": np.int64}  # tensorrt_bindings/__init__.py's nptype table
         if not isinstance(trt_type, EnumValue) or trt_type.enum is not self.DataType:
             raise TypeError(f"nptype() takes a tensorrt.DataType, not {trt_type!r}")
         if trt_type.name not in table:

@@ -80,9 +80,12 @@ def engine_spec_from_onnx(path: str) -> dict:
     def dims(vi):
         return [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim]
 
+    def dtype(vi):
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)).name
+
     ops = {n.op_type for n in g.node}
-    inputs = [{"name": vi.name, "shape": dims(vi)} for vi in g.input if vi.name not in inits]
-    outputs = [{"name": vi.name, "shape": dims(vi)} for vi in g.output]
+    inputs = [{"name": vi.name, "shape": dims(vi), "dtype": dtype(vi)} for vi in g.input if vi.name not in inits]
+    outputs = [{"name": vi.name, "shape": dims(vi), "dtype": dtype(vi)} for vi in g.output]
     layers = [{"name": n.name or f"{n.op_type}_{i}", "op": n.op_type, "outputs": list(n.output)}
               for i, n in enumerate(g.node)]
     return {"onnx": path, "inputs": inputs, "outputs": outputs, "layers": layers,
@@ -358,8 +361,11 @@ def _hooks(w: World) -> dict:
 
     @on("ICudaEngine", "get_tensor_dtype")
     def _(self, name, **_):
-        _find(self, name)
-        return T().DataType.FLOAT
+        kind = {"float32": "FLOAT", "float16": "HALF", "int8": "INT8", "int32": "INT32", "int64": "INT64",
+                "bool": "BOOL", "uint8": "UINT8"}[_find(self, name)[0].get("dtype", "float32")]
+        if not hasattr(T().DataType, kind):
+            _refuse(w, f"TensorRT {T().__version__} has no DataType.{kind} for tensor {name!r}")
+        return getattr(T().DataType, kind)
 
     @on("ICudaEngine", "get_tensor_profile_shape")
     def _(self, name, profile_index, **_):
@@ -418,7 +424,8 @@ def _hooks(w: World) -> dict:
         spec = ctx._engine._spec
         if spec["data_dependent"]:
             return None
-        feeds = {i["name"]: np.zeros(ctx._shapes.get(i["name"], i["shape"]), np.float32) for i in spec["inputs"]}
+        feeds = {i["name"]: np.zeros(ctx._shapes.get(i["name"], i["shape"]), i.get("dtype", "float32"))
+                 for i in spec["inputs"]}
         return {n: a.shape for n, a in run_onnx(spec["onnx"], feeds).items()}
 
     @on("IExecutionContext", "get_tensor_shape")
@@ -464,12 +471,12 @@ def _hooks(w: World) -> dict:
         feeds = {}
         for i in spec["inputs"]:
             shape = self._shapes.get(i["name"], tuple(i["shape"]))
-            n = int(np.prod(shape)) * 4
-            feeds[i["name"]] = w.view(self._addr[i["name"]], n).view(np.float32).reshape(shape).copy()
+            dt = np.dtype(i.get("dtype", "float32"))
+            n = int(np.prod(shape)) * dt.itemsize
+            feeds[i["name"]] = w.view(self._addr[i["name"]], n).view(dt).reshape(shape).copy()
         outs = run_onnx(spec["onnx"], feeds)
         for o in spec["outputs"]:
-            arr = np.ascontiguousarray(outs[o["name"]]).astype(np.float32 if outs[o["name"]].dtype.kind == "f"
-                                                                  else outs[o["name"]].dtype)
+            arr = np.ascontiguousarray(outs[o["name"]]).astype(o.get("dtype", "float32"))
             if o["name"] in self._alloc:
                 alloc = self._alloc[o["name"]]
                 old = self._addr.get(o["name"], 0)

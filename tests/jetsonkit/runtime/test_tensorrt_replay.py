@@ -277,3 +277,46 @@ print("ok", trt.__version__)
 """
     for version in DUMPS:
         assert real_trt(version, code).startswith("ok")
+
+
+@pytest.fixture(scope="module")
+def detector_nms(tmp_path_factory):
+    """The shipped YOLO-style detector exported once, plus the ONNX NonMaxSuppression tail."""
+    pytest.importorskip("torch")
+    from jetsonkit.detect.onnx_nms import add_nms_tail
+    from jetsonkit.examples import detector
+    from jetsonkit.export import export_onnx
+
+    tmp = tmp_path_factory.mktemp("det")
+    export_onnx(detector.build_model(), detector.example_input(), tmp / "det.onnx", input_names=[detector.INPUT_NAME],
+                output_names=[detector.OUTPUT_NAME], dynamic=True, parity=False)
+    return add_nms_tail(tmp / "det.onnx", tmp / "nms.onnx", iou=0.7, score=0.25)
+
+
+@pytest.mark.parametrize("version", ["10.3", "11.4"])
+def test_detector_with_nms_tail_through_the_runtime(version, fake, tmp_path, detector_nms):
+    """The detection engine case (defect 5): the YOLO-style detector with the ONNX NonMaxSuppression tail has a
+    data-dependent output ([K, 3] int64 selected indices). Built and run through the fake of ``version``, both
+    outputs match ONNX Runtime on batches whose K differs."""
+    import onnxruntime as ort
+
+    from jetsonkit.detect.onnx_nms import SELECTED
+    from jetsonkit.examples import detector
+    from jetsonkit.runtime import Runtime
+
+    fake(version)
+    shape = "x".join(map(str, detector.example_input().shape[1:]))
+    engine = _build(tmp_path, detector_nms, "det.engine",
+                    profiles=parse_profiles([f"{detector.INPUT_NAME}:1x{shape},4x{shape},4x{shape}"]))
+    sess = ort.InferenceSession(str(detector_nms), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    counts = []
+    with Runtime.open(engine, backend="tensorrt") as rt:
+        for n in (4, 2, 4):
+            x = rng.random((n, *detector.example_input().shape[1:]), dtype=np.float32)
+            got = rt.infer(x)
+            want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {detector.INPUT_NAME: x})))
+            np.testing.assert_allclose(got[detector.OUTPUT_NAME], want[detector.OUTPUT_NAME], rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(got[SELECTED], want[SELECTED])
+            counts.append(len(got[SELECTED]))
+    assert got[SELECTED].dtype == np.int64 and len(set(counts)) > 1, counts
