@@ -20,7 +20,7 @@ from . import __version__
 from ._io import check_output_path, check_output_suffix
 from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
-from .datasource import ImageOptions, InputInfo, check_batch, open_data
+from .data import DataSpec, InputInfo
 from .errors import ConfigError, DataError, InputSpecError, UsageError
 
 __all__ = ["calibrate", "collect", "method_settings", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
@@ -97,11 +97,16 @@ def _thread_plan(threads: int | None, native: bool) -> tuple[int, int, bool]:
     return threads or cores, max(1, cores // 2), True
 
 
-def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None, batch_size: int = 32,
-            shape: Any = None, max_samples: int | None = None, num_bins: int = 2048, threads: int | None = None,
-            image_options: ImageOptions | None = None) -> tuple[Any, str]:
-    """Run ``data`` through the model and return (HistogramCollector, model sha256)."""
+def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None,
+            batch_size: int | None = None, shape: Any = None, max_samples: int | None = None, num_bins: int = 2048,
+            threads: int | None = None, preprocess: Any = None) -> tuple[Any, str]:
+    """Run ``data`` (anything :meth:`jetsonkit.data.DataSpec.parse` takes) through the model in model-sized
+    batches and return (HistogramCollector, model sha256). Image data is pre-processed by ``preprocess`` (a
+    :class:`jetsonkit.preprocess.PreprocessSpec`), else by the spec stored in the model, else as the input's
+    shape implies. ``batch_size``: samples a run for a dynamic batch axis (default 32; a static one decides)."""
     import calibrators
+
+    from .preprocess.metadata import from_onnx
 
     model = load_onnx(onnx_path, purpose="calibration")
     if tensors is None:
@@ -115,11 +120,13 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     session = ort_session(model, threads=ort_threads, extra_outputs=tensors, spin=False, purpose="calibration")
     inputs = model_inputs(session, shape)
     collector = calibrators.HistogramCollector(num_bins)
-    stream = open_data(data, inputs, batch_size=batch_size, image_options=image_options)
-    total = min(stream.total, max_samples) if stream.total is not None and max_samples else stream.total
+    spec = DataSpec.parse(data, preprocess=preprocess)
+    if spec.preprocess is None and spec.kind in ("images", "coco", "yolo"):
+        spec = DataSpec.parse(spec, preprocess=from_onnx(model))
+    stream = spec.batches(inputs, batch_size=batch_size, max_samples=max_samples)
     for name in tensors:  # created up front: workers then update disjoint histograms, never the dict
         collector.histograms.setdefault(name, calibrators.Histogram(num_bins=num_bins))
-    seen = _run_batches(session, stream, inputs, tensors, collector, max_samples, _batches(total, batch_size),
+    seen = _run_batches(session, stream, inputs, tensors, collector, _batches(stream.total, stream.batch_size),
                         workers, overlap)
     if seen == 0:
         raise DataError(f"calibration data {stream.label!r} is empty", hint="give at least a few hundred samples")
@@ -129,7 +136,7 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
 
 
 def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], collector: Any,
-                 max_samples: int | None, total_batches: int | None, workers: int = 1, overlap: bool = True) -> int:
+                 total_batches: int | None, workers: int = 1, overlap: bool = True) -> int:
     """Feed every batch through ONNX Runtime and its tensors into ``collector``; return the samples seen.
 
     The histograms of a batch are filled by ``workers`` threads (tensors split evenly by size); with ``overlap``
@@ -140,12 +147,8 @@ def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors
     order = {name: i for i, name in enumerate(tensors)}
     seen, pending = 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for index, batch in enumerate(progress(stream, "calibrating: batch", total=total_batches)):
-            feed = check_batch(batch, inputs, index)
+        for index, feed in enumerate(progress(stream, "calibrating: batch", total=total_batches)):
             n = len(next(iter(feed.values())))
-            if max_samples is not None and seen + n > max_samples:
-                feed = {k: v[: max_samples - seen] for k, v in feed.items()}
-                n = max_samples - seen
             outputs = dict(zip(fetch, session.run(fetch, feed))) if fetch else {}
             outputs.update({t: feed[t] for t in tensors if t in feed})
             _finish(pending, order)
@@ -156,8 +159,6 @@ def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors
                 _finish(pending, order)
                 pending = []
             seen += n
-            if max_samples is not None and seen >= max_samples:
-                break
         _finish(pending, order)
     return seen
 
@@ -206,13 +207,13 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_MET
     """Calibrate ``onnx_path`` on ``data`` and return a ``calibrators.CalibrationTable``.
 
     ``options``: ``batch_size``, ``shape`` (calibration shape for dynamic axes), ``max_samples``, ``tensors``,
-    ``num_bins``, ``threads``, ``image_options`` go to :func:`collect`; the rest are the options ``method``
+    ``num_bins``, ``threads``, ``preprocess`` go to :func:`collect`; the rest are the options ``method``
     declares in ``calibrators.REGISTRY`` (e.g. ``percentile=99.9``): another method's option is a UsageError.
     ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
     """
     import calibrators
 
-    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "image_options")
+    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "preprocess")
     collect_options = {k: options.pop(k) for k in collect_keys if k in options}
     method_options = method_settings(method, options)
     sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)

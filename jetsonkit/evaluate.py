@@ -2,8 +2,8 @@
 
 Models are ONNX files (or ModelProtos) run in ONNX Runtime on the CPU, or any runner that honours the
 :mod:`jetsonkit.runtime` contract (``.infer(array) -> {name: array}``), or a plain callable ``x -> logits``.
-Data specs for the CLI: ``mnist:<split>[:<limit>]`` (the bundled real MNIST) or an ``.npz`` file with ``x`` and
-(optionally) ``y`` arrays.
+Data comes from :mod:`jetsonkit.data` (``DataSpec.parse(...).load_xy()``); a model with a static batch axis
+runs in batches of its size.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ._deps import require
 from .errors import DataError, ModelLoadError
 
-__all__ = ["Agreement", "predict", "top1", "agreement", "load_data", "ort_predictor", "fit_input_layout"]
+__all__ = ["Agreement", "predict", "top1", "agreement", "ort_predictor", "fit_input_layout"]
 
 DEFAULT_BATCH = 500
 
@@ -57,7 +57,7 @@ def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarra
 
     def run(x: np.ndarray) -> np.ndarray:
         _check_fits(x, inp, where)
-        return _batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH)
+        return _batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH, exact=bool(fixed))
 
     return run
 
@@ -79,8 +79,18 @@ def _check_fits(x: np.ndarray, inp: Any, where: str) -> None:
                         hint=f"convert the data first, e.g. x.astype(numpy.{dtype}) with the model's scaling")
 
 
-def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)], axis=0)
+def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, exact: bool = False) -> np.ndarray:
+    """``fn`` over ``x`` in batches; ``exact`` (a static batch axis): a short last batch is padded with copies of
+    its last sample and the padding's outputs dropped."""
+    outs = []
+    for i in range(0, len(x), batch):
+        part = np.asarray(x[i:i + batch])
+        short = batch - len(part) if exact else 0
+        if short:
+            part = np.concatenate([part, np.repeat(part[-1:], short, axis=0)])
+        out = np.asarray(fn(part))
+        outs.append(out[:len(out) - short] if short else out)
+    return np.concatenate(outs, axis=0)
 
 
 def _predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -174,55 +184,3 @@ def agreement_of_outputs(candidate: np.ndarray, reference: np.ndarray) -> Agreem
 def agreement(candidate: Any, reference: Any, x: np.ndarray) -> Agreement:
     """Top-1 agreement, mean cosine and max abs error of ``candidate`` against ``reference`` on ``x``."""
     return agreement_of_outputs(predict(candidate, x), predict(reference, x))
-
-
-def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(x, y or None) from ``mnist:<split>[:<limit>]`` or an ``.npz`` file with ``x`` (and ``y``)."""
-    if spec.startswith("mnist:") or spec == "mnist":
-        from .examples import mnist
-
-        parts = spec.split(":")[1:] or ["test"]
-        split = parts[0] or "test"
-        if split not in mnist.SPLITS or len(parts) > 2:
-            what = f"unknown MNIST split {split!r}" if split not in mnist.SPLITS else "too many ':' parts"
-            raise DataError(f"{what} in data spec {spec!r}", hint=f"use mnist:{'|'.join(mnist.SPLITS)}[:limit]")
-        try:
-            limit = int(parts[1]) if len(parts) > 1 else None
-        except ValueError as exc:
-            raise DataError(f"limit {parts[1]!r} in data spec {spec!r} is not an integer",
-                            hint="e.g. mnist:test:1000") from exc
-        if limit is not None and limit < 1:
-            raise DataError(f"limit {limit} in data spec {spec!r} must be >= 1", hint="e.g. mnist:test:1000")
-        return mnist.load_split(split, limit=limit)
-    path = Path(spec)
-    if path.suffix != ".npz" or not path.is_file():
-        raise DataError(f"data {spec!r} is neither mnist:<split> nor an existing .npz file",
-                        hint="pass --data mnist:test or a file saved with numpy.savez(path, x=..., y=...)")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not hasattr(loaded, "files"):
-            raise DataError(f"data {spec!r} holds one array (an .npy), not named arrays x and y",
-                            hint="save it with numpy.savez(path, x=inputs, y=labels)")
-        with loaded as f:
-            if "x" not in f:
-                raise DataError(f"{spec!r} has no array named 'x' (found: {', '.join(f.files)})",
-                                hint="save it with numpy.savez(path, x=inputs, y=labels)")
-            x, y = f["x"], (f["y"] if "y" in f else None)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - zipfile / numpy raise several types for a file that is not an .npz
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"data {spec!r} is not a readable .npz file: {why}",
-                        hint="save it with numpy.savez(path, x=inputs, y=labels)") from exc
-    if y is not None:
-        y = np.asarray(y)
-        if y.size == len(x) and y.ndim > 1:  # [N, 1] labels
-            y = y.reshape(-1)
-        if y.ndim != 1 or len(y) != len(x):
-            raise DataError(f"{spec!r}: y has shape {list(y.shape)} but x has {len(x)} samples",
-                            hint="store one integer class label per sample in y")
-        if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
-            raise DataError(f"{spec!r}: y is {y.dtype} and not integer class labels (e.g. {y[:3].tolist()})",
-                            hint="store class indices in y, e.g. y.astype(numpy.int64); one-hot labels: y.argmax(1)")
-        y = y.astype(np.int64)
-    return x, y

@@ -73,7 +73,7 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     """Convert ``onnx_path`` to a .tflite at ``out_path``.
 
     ``data``: calibration samples in the ONNX model's layout (NCHW), needed for int8: an array, or anything
-    :func:`jetsonkit.datasource.open_data` accepts (``"mnist:train:1000"``, a ``.npy`` / ``.npz`` file, an image
+    :class:`jetsonkit.data.DataSpec` parses (``"mnist:train:1000"``, a ``.npy`` / ``.npz`` file, an image
     folder), as for ``jetsonkit calibrate``; ``limit`` caps the samples used. ``calib``: a calibration table
     (path or ``calibrators.CalibrationTable``) whose amax values are imposed; without it, ``method`` (default
     entropy, as ``jetsonkit calibrate``) makes the same table from ``data``; see :func:`_int8_ranges`. A table

@@ -237,17 +237,26 @@ def _resolve_path(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
 
 
 def _data_spec(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
-    """``mnist:<split>[:limit]`` or an existing ``.npz`` / ``.npy`` file."""
-    if text == "mnist" or text.startswith("mnist:"):
-        parts = text.split(":")[1:] or ["test"]
-        if parts[0] not in ("train", "val", "test") or (len(parts) > 1 and not parts[1].isdigit()) or len(parts) > 2:
-            raise _fail(doc, path, f"data spec {text!r} is not mnist:<train|val|test>[:limit]")
-        return text
-    resolved = _resolve_path(doc, base, text, path)
-    if Path(resolved).suffix not in (".npz", ".npy"):
-        raise _fail(doc, path, f"data file {text!r} is not .npz (x, y arrays) or .npy",
-                    hint="save it with numpy.savez(path, x=inputs, y=labels)")
-    return resolved
+    """Any data spec :class:`jetsonkit.data.DataSpec` parses (relative paths from the recipe's folder), resolved;
+    a bad one is a ConfigError with file, key and line."""
+    from ..data import DataSpec
+    from ..errors import DataError
+
+    try:
+        spec = DataSpec.parse(text, base=base)
+    except DataError as exc:
+        raise _fail(doc, path, exc.message, hint=exc.hint) from exc
+    return spec.text if spec.kind == "mnist" else spec.location
+
+
+def _labelled(doc: LocatedYaml, data: str, path: tuple) -> bool:
+    from ..data import DataSpec
+    from ..errors import DataError
+
+    try:
+        return DataSpec.parse(data).labelled()
+    except DataError as exc:
+        raise _fail(doc, path, exc.message, hint=exc.hint) from exc
 
 
 def _choice(doc: LocatedYaml, value: str, choices: tuple, path: tuple) -> None:
@@ -313,9 +322,10 @@ def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: Model
             raise _fail(doc, path + (key,), f"{key} must be > 0, got {getattr(qat, key)}")
     _choice(doc, qat.batchnorm, ("fold", "freeze"), path + ("batchnorm",))
     data = _data_spec(doc, base, qat.data, path + ("data",))
-    if data.endswith(".npy") and not qat.distill:
-        raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels (.npy holds x only)",
-                    hint="give an .npz with x and y, or set distill: true (distillation from the FP32 model)")
+    if not qat.distill and not _labelled(doc, data, path + ("data",)):
+        raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels",
+                    hint="give an .npz with x and y (or class sub-folders), or set distill: true (distillation "
+                    "from the FP32 model)")
     return QatConfig(**{**qat.__dict__, "data": data})
 
 

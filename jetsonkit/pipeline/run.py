@@ -259,7 +259,7 @@ def compress(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = 
     run = _Run(recipe, out, store)
     run.make_models(any(t.sparsity for t in chosen))
     made = [(t, *run.artifact(t)) for t in chosen]
-    x, y = steps.load_data(recipe.evaluation.data)
+    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe))
     ref_figures, ref_out = _measure(run, "reference", run.model(False), x, y, None)
     measured: dict[Path, dict] = {run.model(False): ref_figures}
     for t, path, _ in made:

@@ -17,32 +17,37 @@ import numpy as np
 
 from .._deps import require
 from .._io import atomic_path, write_json_atomic, write_text_atomic
-from ..errors import DataError
 from .recipe import Recipe, TargetConfig
 
-__all__ = ["load_data", "data_files", "export_stage", "prune_stage", "calibrate_stage", "quantize_stage",
+__all__ = ["load_data", "data_inputs", "data_files", "export_stage", "prune_stage", "calibrate_stage", "quantize_stage",
            "qat_stage", "fp16_onnx_stage", "tflite_stage", "tensorrt_stage", "tensorrt_buildable"]
 
 
 @lru_cache(maxsize=8)
-def load_data(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(x, y or None) for a recipe data spec: ``mnist:<split>[:limit]``, an ``.npz`` (x, y) or an ``.npy`` (x)."""
-    if spec.endswith(".npy"):
-        x, y = np.load(spec, allow_pickle=False), None
-    else:
-        from ..evaluate import load_data as _load
+def load_data(spec: str, inputs: tuple | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x, y or None) for a recipe data spec (anything :class:`jetsonkit.data.DataSpec` parses; the recipe has
+    resolved paths). ``inputs``: the model's :class:`~jetsonkit.data.InputInfo` s, which size image folders."""
+    from ..data import DataSpec
 
-        x, y = _load(spec)
-    if len(x) == 0:
-        raise DataError(f"data {spec!r} is empty", hint="give at least one sample")
+    x, y = DataSpec.parse(spec).load_xy(inputs)
     if x.dtype.kind == "f" and x.dtype != np.float32:
         x = x.astype(np.float32)  # the models take float32; float64 arrays are common in saved .npz files
     return x, y
 
 
+def data_inputs(recipe: Recipe) -> tuple:
+    """The recipe's inputs as the data layer sees them (they size image folders)."""
+    from ..data import InputInfo
+
+    return tuple(InputInfo(i.name, (None if i.dynamic_batch else i.shape[0], *i.shape[1:]), np.dtype(i.dtype))
+                 for i in recipe.inputs)
+
+
 def data_files(*specs: str | None) -> list[Path]:
-    """The files among data specs (their hashes go into the stage keys)."""
-    return [Path(s) for s in specs if s and Path(s).suffix in (".npz", ".npy")]
+    """The files data specs read (their hashes go into the stage keys; a folder: every file in it)."""
+    from ..data import DataSpec
+
+    return [f for s in specs if s for f in DataSpec.parse(s).files()]
 
 
 def _example_inputs(recipe: Recipe) -> tuple:
@@ -89,7 +94,7 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
     result: dict[str, Any] = {"pruned_layers": pruned.pruned_layers, "layers": pruned.as_dict()}
     if cfg.finetune is not None:
         ft = cfg.finetune
-        x, y = load_data(ft.data)
+        x, y = load_data(ft.data, data_inputs(recipe))
         loader = batches(x, None if ft.distill else y, batch_size=ft.batch_size)
         done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr,
                         max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
@@ -107,13 +112,12 @@ def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     from ..calibrate import calibrate
 
     c = recipe.calibration
-    x, _ = load_data(c.data)
-    options: dict[str, Any] = {"batch_size": 32}
+    options: dict[str, Any] = {}
     if c.max_samples:
         options["max_samples"] = c.max_samples
     options.update({name: getattr(c, name) for name in calibrators.OPTIONS if getattr(c, name) is not None})
-    table = calibrate(onnx_path, x, c.method, output=table_path, **options)
-    return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples or len(x))}
+    table = calibrate(onnx_path, c.data, c.method, output=table_path, **options)  # streamed, model-sized batches
+    return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples)}
 
 
 def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: Path) -> dict:
@@ -128,7 +132,7 @@ def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: 
     elif q.auto_budget is not None:
         from ..quantize.sensitivity import search_mixed_precision
 
-        xv, yv = load_data(q.data)
+        xv, yv = load_data(q.data, data_inputs(recipe))
         report = search_mixed_precision(onnx_path, table_path, xv, yv, budget=q.auto_budget, mode=q.mode)
         plan_path = qdq_path.with_suffix(".plan.yaml")
         report.save(plan_path)
@@ -160,8 +164,9 @@ def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: P
     # every option of the recipe's qat section but its data (a QatConfig field QatSettings lacks is a TypeError)
     settings = QatSettings(**{k: v for k, v in vars(cfg).items() if k != "data"}, method=recipe.calibration.method)
     ex = _example_inputs(recipe)
-    result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), load_data(cfg.data), out_path,
-                     settings, plan=recipe.stages.quantize.plan, input_names=[i.name for i in recipe.inputs],
+    data = load_data(cfg.data, data_inputs(recipe))
+    result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), data, out_path, settings,
+                     plan=recipe.stages.quantize.plan, input_names=[i.name for i in recipe.inputs],
                      output_names=list(recipe.outputs), dynamic=_dynamic(recipe))
     result["output"] = out_path.name
     result["calibration_table"] = table_path.name
@@ -184,7 +189,7 @@ def tflite_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_pa
     """``jetsonkit convert`` to .tflite; int8 takes its ranges from the shared calibration table."""
     from ..convert import convert_tflite
 
-    data = load_data(recipe.calibration.data)[0] if target.precision == "int8" else None
+    data = load_data(recipe.calibration.data, data_inputs(recipe))[0] if target.precision == "int8" else None
     if data is not None and recipe.calibration.max_samples:
         data = data[:recipe.calibration.max_samples]
     r = convert_tflite(onnx_path, out_path, precision=target.precision, data=data,

@@ -38,10 +38,10 @@ def _plan(plan: Any) -> Any:
 def _example_from(calib: Any) -> Any:
     if isinstance(calib, np.ndarray) and calib.ndim >= 2:
         return calib[:1].astype(np.float32)
-    if isinstance(calib, str) and calib.startswith("mnist"):
-        from ..evaluate import load_data
+    if isinstance(calib, str) and not calib.endswith(".json"):
+        from ..data import load_xy
 
-        return load_data(calib + (":1" if calib.count(":") < 2 else ""))[0][:1]
+        return np.asarray(load_xy(calib, max_samples=1)[0][:1], dtype=np.float32)
     raise UsageError("prepare needs example_inputs (one batch shaped like the model's input)",
                      hint="jetsonkit.qat.prepare(model, table, torch.zeros(1, 3, 224, 224))")
 

@@ -73,8 +73,8 @@ def peer_script(work: Path, test: str, iterations: int) -> tuple[float, float]:
             top1 = data.get("top1")
     # the .tflite files take NHWC (a camera's layout); `jetsonkit evaluate` feeds NCHW arrays as they are, so the
     # script evaluates them with a few lines of Python (one process for the three)
-    run([sys.executable, "-c", "from jetsonkit.evaluate import load_data, top1; "
-         f"x, y = load_data('{test}'); x = x.transpose(0, 2, 3, 1).copy(); "
+    run([sys.executable, "-c", "from jetsonkit.data import load_xy; from jetsonkit.evaluate import top1; "
+         f"x, y = load_xy('{test}'); x = x.transpose(0, 2, 3, 1).copy(); "
          "[print(p, top1(p, x, y)) for p in ('mnist.fp32.tflite', 'mnist.fp16.tflite', 'mnist.int8.tflite')]"], work)
     run(JK + ["bench", "mnist.onnx", "mnist.qdq.onnx", "mnist.fp32.tflite", "mnist.fp16.tflite", "mnist.int8.tflite",
               "--iterations", str(iterations), "--threads", "1", "--no-energy"], work)

@@ -140,10 +140,11 @@ def test_wrong_shape_and_dtype_name_both(mnist_onnx):
         calibrate(mnist_onnx, np.zeros((4, 1, 28, 28), np.uint8))
 
 
-def test_nan_in_data_names_tensor_and_batch(mnist_onnx, mnist_train_1k):
+def test_nan_in_data_names_the_data_sample_and_input(mnist_onnx, mnist_train_1k):
     x = mnist_train_1k[0][:64].copy()
     x[40, 0, 3, 3] = np.nan
-    with pytest.raises(DataError, match=r"tensor 'input' in batch 1 holds 1 NaN"):
+    with pytest.raises(DataError, match=r"^data 'array' holds NaN or Inf \(sample 40, input 'input'\) "
+                                        r"\(clean the data \(the model is not at fault\)\)$"):
         calibrate(mnist_onnx, x, batch_size=32)
 
 
@@ -191,7 +192,7 @@ def _dynamic_conv_onnx(path, channels=3):
 def test_image_folder_with_calibration_shape(tmp_path):
     from PIL import Image
 
-    from jetsonkit.datasource import ImageOptions
+    from jetsonkit.preprocess import PreprocessSpec
 
     model = _dynamic_conv_onnx(tmp_path / "dyn.onnx")
     folder = tmp_path / "images"
@@ -201,8 +202,8 @@ def test_image_folder_with_calibration_shape(tmp_path):
         Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(folder / "sub" / f"{i}.png")
     with pytest.raises(DataError, match="dynamic height/width"):
         calibrate(model, folder, "minmax")
-    opts = ImageOptions(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-    table = calibrate(model, folder, "minmax", shape="image:1x3x16x16", image_options=opts, batch_size=2)
+    opts = PreprocessSpec(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    table = calibrate(model, folder, "minmax", shape="image:1x3x16x16", preprocess=opts, batch_size=2)
     assert table.samples == 5
     assert table.amax("image") <= (1 - 0.5) / 0.25 + 1e-6  # pixels in [0, 1], normalised
     with pytest.raises(InputSpecError, match="does not fit input 'image'"):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import EXIT_CHECK_FAILED, CommandResult
 
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="classify (top-1, default) or detect (COCO mAP of a YOLO-style [N, 4 + classes, "
                         "anchors] output, NMS in numpy)")
     parser.add_argument("--data", default=None,
-                        help="classify: mnist:<train|val|test>[:limit] or an .npz with x (and y); default mnist:test. "
+                        help="classify: mnist:<train|val|test>[:limit], an .npz with x (and y), an .npy (x), a folder "
+                        "of images (class sub-folders: labels) or of .npy / .npz samples; default mnist:test. "
                         "detect: mnist_det:<train|test>[:count] or a COCO folder (annotations.json + images); "
                         "default mnist_det:test:500")
     parser.add_argument("--reference", help="reference model (e.g. the FP32 .onnx) for agreement figures")
@@ -35,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from ...evaluate import agreement_of_outputs, fit_input_layout, load_data, predict
+    from ...data import DataSpec, onnx_inputs
+    from ...evaluate import agreement_of_outputs, fit_input_layout, predict
     from ...errors import UsageError
 
     if args.task == "detect":
@@ -50,7 +53,9 @@ def run(args: argparse.Namespace) -> CommandResult:
         raise UsageError(f"--min-top1 {args.min_top1:g} is not a fraction in [0, 1]",
                          hint=f"e.g. --min-top1 {args.min_top1 / 100:g} for {args.min_top1:g} %" if percent
                          else "e.g. --min-top1 0.98")
-    x, y = load_data(args.data)
+    spec = DataSpec.parse(args.data)
+    images = spec.kind in ("images", "coco", "yolo") and str(args.model).endswith(".onnx")
+    x, y = spec.load_xy(onnx_inputs(args.model) if images and Path(args.model).is_file() else None)
     if y is None and (args.min_top1 is not None or args.max_drop is not None):
         raise UsageError(f"--min-top1 / --max-drop need labels, and {args.data!r} has no y",
                          hint="save the labels with numpy.savez(path, x=inputs, y=labels), or drop the gate")

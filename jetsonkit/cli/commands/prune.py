@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "(default: one sample of --data)")
     g = parser.add_argument_group("fine-tuning (masks stay fixed)")
     g.add_argument("--finetune", action="store_true", help="fine-tune after pruning on --data")
-    g.add_argument("--data", help="training data: mnist:train[:limit] or an .npz with x (and y)")
+    g.add_argument("--data", help="training data: mnist:train[:limit], an .npz with x (and y), an .npy, or a folder")
     g.add_argument("--distill", action="store_true", help="distil from the dense model (labels not needed)")
     g.add_argument("--epochs", type=int, help="passes over --data (default 1)")
     g.add_argument("--lr", type=float, help="Adam learning rate, decays linearly to 0 (default 1e-4)")
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     import copy
 
     from ..._io import check_output_path, check_output_suffix
-    from ...evaluate import load_data
+    from ...data import load_xy
     from ...modelspec import load_model
     from ...sparsity import finetune, prune_2to4, save_pruned
     from ...sparsity.torchdata import batches, top1
@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     dense = copy.deepcopy(model) if args.distill else None
     x = y = None
     if args.data:
-        x, y = load_data(args.data)
-    ev = load_data(args.eval) if args.eval else None
+        x, y = load_xy(args.data)
+    ev = load_xy(args.eval) if args.eval else None
     data: dict = {"model": args.model, "output": args.output, "pattern": "2:4"}
     if ev is not None:
         data["top1_dense"] = top1(model, *ev)

@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="state_dict or pruned checkpoint to load (weights_only=True)")
     parser.add_argument("--calib", required=True,
                         help="calibration table (calib.json from `jetsonkit calibrate` on this model's ONNX), or "
-                             "calibration data (mnist:train:1000, .npy, .npz) to calibrate here")
+                             "calibration data (mnist:train:1000, .npy, .npz, a folder) to calibrate here")
     parser.add_argument("--method", default="entropy", help="calibration method when --calib is data (default entropy)")
-    parser.add_argument("--data", required=True, help="training data: mnist:train[:limit] or an .npz with x (and y)")
+    parser.add_argument("--data", required=True, help="training data: mnist:train[:limit], an .npz with x (and y), or a folder")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (default 1e-4)")
     parser.add_argument("--scale-lr", type=float, default=1e-2, help="learning rate of log2 scales (default 1e-2)")
@@ -61,25 +61,25 @@ def _example(args: argparse.Namespace, x):
 def _calib(spec: str):
     if spec.endswith(".json"):
         return spec
-    from ...evaluate import load_data
+    from ...data import load_xy
 
-    return load_data(spec)[0]
+    return load_xy(spec)[0]
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from ...evaluate import load_data
+    from ...data import load_xy
     from ...modelspec import load_model
     from ...qat.stage import QatSettings, run_qat
 
     _check_args(args)
     model = load_model(args.model, args.weights)
-    x, y = load_data(args.data)
+    x, y = load_xy(args.data)
     name, example = _example(args, x)
     settings = QatSettings(epochs=args.epochs, lr=args.lr, scale_lr=args.scale_lr, batch_size=args.batch_size,
                            max_steps=args.max_steps, learn_scales=args.learn_scales, distill=args.distill,
                            batchnorm=args.batchnorm, method=args.method)
     data = run_qat(model, example, _calib(args.calib), (x, y), args.output, settings, plan=args.plan,
-                   eval_data=load_data(args.eval) if args.eval else None, input_names=[name])
+                   eval_data=load_xy(args.eval) if args.eval else None, input_names=[name])
     return CommandResult(data=data, text=_text(data, args))
 
 

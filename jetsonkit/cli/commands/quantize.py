@@ -115,13 +115,13 @@ def _run_fp16(args: argparse.Namespace) -> CommandResult:
 
 
 def _auto_plan(args: argparse.Namespace, data: dict, text: list[str]):
-    from ...evaluate import load_data
+    from ...data import load_xy
     from ...quantize.sensitivity import search_mixed_precision
 
     if args.plan or not (args.data and args.calib and args.output):
         raise UsageError("--auto-budget needs --data, --calib and -o, and replaces --plan",
                          hint="jetsonkit quantize m.onnx --calib c.json -o m.qdq.onnx --auto-budget 0.3 --data mnist:val")
-    x, y = load_data(args.data)
+    x, y = load_xy(args.data)
     report = search_mixed_precision(args.model, args.calib, x, y, budget=args.auto_budget,
                                     mode=args.mode or "all_but_one")
     plan_out = args.plan_out or f"{args.output}.plan.yaml"

@@ -95,7 +95,7 @@ def test_int8_conversion_works_offline(mnist_onnx, mnist_train_1k, tmp_path):
 
 
 def test_cli_data_accepts_what_calibrate_accepts(mnist_onnx, mnist_train_1k, tmp_path, capsys):
-    """--data goes through jetsonkit.datasource: mnist:<split>[:limit], .npy and .npz all convert (exit 0)."""
+    """--data goes through jetsonkit.data (DataSpec): mnist:<split>[:limit], .npy and .npz all convert (exit 0)."""
     from jetsonkit.cli import main
     from jetsonkit.convert import read_metadata
 

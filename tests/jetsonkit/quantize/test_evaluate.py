@@ -9,7 +9,8 @@ import pytest
 
 from jetsonkit.cli import main
 from jetsonkit.errors import DataError
-from jetsonkit.evaluate import agreement, agreement_of_outputs, load_data, predict, top1
+from jetsonkit.data import load_xy
+from jetsonkit.evaluate import agreement, agreement_of_outputs, predict, top1
 
 
 def test_top1_and_agreement_on_real_data(mnist_onnx, mnist_test):
@@ -51,13 +52,16 @@ def test_bad_data(tmp_path, mnist_onnx):
     with pytest.raises(DataError, match="3 samples but 2 labels"):
         top1(mnist_onnx, np.zeros((3, 1, 28, 28), np.float32), np.zeros(2))
     with pytest.raises(DataError, match="unknown MNIST split 'tset'"):
-        load_data("mnist:tset")
-    with pytest.raises(DataError, match="neither mnist"):
-        load_data(str(tmp_path / "nope.npy"))
-    np.savez(tmp_path / "d.npz", images=np.zeros(2))
-    with pytest.raises(DataError, match="no array named 'x'"):
-        load_data(str(tmp_path / "d.npz"))
-    x, y = load_data("mnist:val:7")
+        load_xy("mnist:tset")
+    with pytest.raises(DataError, match="nope.npy' does not exist"):
+        load_xy(str(tmp_path / "nope.npy"))
+    np.savez(tmp_path / "d.npz", images=np.zeros(2), labels=np.zeros(2))
+    with pytest.raises(DataError, match=r"has arrays \['images', 'labels'\], no input data named x"):
+        load_xy(str(tmp_path / "d.npz"))
+    np.savez(tmp_path / "y.npz", y=np.zeros(2))
+    with pytest.raises(DataError, match=r"holds only 'y' \(labels\)"):
+        load_xy(str(tmp_path / "y.npz"))
+    x, y = load_xy("mnist:val:7")
     assert x.shape == (7, 1, 28, 28) and y.shape == (7,)
 
 
