@@ -29,6 +29,8 @@ _LAZY: dict[str, str] = {
     "load_model": "jetsonkit.modelspec",
     "InputSpec": "jetsonkit.specs",
     "Preprocess": "jetsonkit.preprocess",
+    "PreprocessSpec": "jetsonkit.preprocess",
+    "DataSpec": "jetsonkit.data",
     "Runtime": "jetsonkit.runtime",
     "compress": "jetsonkit.pipeline",
     "load_recipe": "jetsonkit.pipeline",

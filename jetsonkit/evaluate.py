@@ -95,8 +95,13 @@ def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, 
 
 def _predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     if hasattr(model, "infer"):
+        inputs = getattr(model, "inputs", None)
+        first = inputs[0].shape[0] if inputs and len(inputs[0].shape) else None
+        fixed = first if isinstance(first, int) else None  # a static batch axis: batches of exactly that size
+
         def run(x: np.ndarray) -> np.ndarray:
-            return _batched(lambda b: next(iter(model.infer(b).values())), x, DEFAULT_BATCH)
+            return _batched(lambda b: next(iter(model.infer(b).values())), x, fixed or DEFAULT_BATCH,
+                            exact=bool(fixed))
 
         return run
     if callable(model):

@@ -67,10 +67,13 @@ def _folder_kind(path: Path) -> str:
     fmt = detection_format(path)
     if fmt:
         return fmt
-    entries = [p for p in path.rglob("*") if p.is_file()]
-    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries):
-        return "images"
-    if any(p.suffix.lower() in (".npy", ".npz") for p in entries):
+    samples = False
+    for p in path.rglob("*"):  # stops at the first image
+        suffix = p.suffix.lower()
+        if suffix in IMAGE_SUFFIXES and p.is_file():
+            return "images"
+        samples = samples or suffix in (".npy", ".npz") and p.is_file()
+    if samples:
         return "samples"
     raise DataError(f"data folder {str(path)!r} holds no images ({' '.join(IMAGE_SUFFIXES)}, any case) and no "
                     f".npy / .npz samples", hint="point --data at the folder that holds them")

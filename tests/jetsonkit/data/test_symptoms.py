@@ -105,6 +105,19 @@ def test_evaluate_static_batch_padding_keeps_every_sample(tmp_path, samples):
     assert got.shape == (12, 4) and np.allclose(got, dyn, rtol=1e-5, atol=1e-6)
 
 
+def test_evaluate_runs_a_static_batch1_runtime_in_batches_of_one(tmp_path, batch1_onnx, samples):
+    from jetsonkit.evaluate import predict
+    from jetsonkit.runtime import Runtime
+
+    dyn = predict(tiny_onnx(tmp_path / "dyn.onnx", "n"), samples)
+    runner = Runtime.open(batch1_onnx)
+    try:
+        got = predict(runner, samples)
+    finally:
+        runner.close()
+    assert got.shape == (12, 4) and np.allclose(got, dyn, rtol=1e-5, atol=1e-6)
+
+
 def test_recipe_takes_an_image_folder_and_an_npy(tmp_path):
     from jetsonkit.pipeline.recipe import load_recipe
     from jetsonkit.pipeline.steps import data_files, data_inputs, load_data
