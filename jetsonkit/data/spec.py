@@ -189,7 +189,12 @@ class DataSpec:
                                 hint="evaluate a one-input model, or save its input as x")
             x, y = next(iter(arrays.values())), src.labels
         else:
-            parts = list(src.chunks(256, inputs))
+            parts, n = [], 0
+            for part in src.chunks(256, inputs):  # decode no more than max_samples
+                parts.append(part)
+                n += len(next(iter(part.values()))) if part else 0
+                if max_samples is not None and n >= max_samples:
+                    break
             keys = {k for p in parts for k in p}
             if len(keys) > 1:
                 raise DataError(f"data {self.text!r} holds arrays {sorted(keys)}; evaluation takes one input")

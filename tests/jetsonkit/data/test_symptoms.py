@@ -174,6 +174,14 @@ def test_imagenet_folder_with_capital_jpeg_calibrates_and_is_labelled(tmp_path, 
     x, y = spec.load_xy(onnx_inputs(batch1_onnx))
     # sorted paths: n00000001/c.Jpeg, n00000001/d.PNG, n01440764/a.JPEG, n01440764/deeper/b.jpg
     assert x.shape == (4, 3, 8, 8) and y.tolist() == [0, 0, 1, 1]
+    assert spec.load_xy(onnx_inputs(batch1_onnx), max_samples=3)[1].tolist() == [0, 0, 1]
+    rc, out, err = _run(capsys, "--json", "evaluate", batch1_onnx, "--data", tmp_path / "train")
+    assert rc == 0, err
+    import onnxruntime as ort
+
+    logits = ort.InferenceSession(str(tiny_onnx(tmp_path / "dyn.onnx", "n"))).run(None, {"x": x})[0]
+    result = json.loads(out)
+    assert result["samples"] == 4 and result["top1"] == float((logits.argmax(1) == y).mean())
 
 
 def test_folder_of_per_sample_npy_files(tmp_path, capsys, batch1_onnx, samples):
