@@ -1,9 +1,11 @@
 """Read an ONNX model into a small node list ready for lowering to TFLite.
 
-Passes, in order: constants gathered (initializers and Constant nodes), Identity / Dropout removed, the batch
-dimension fixed to 1 for shape inference (the .tflite keeps it dynamic through ``shape_signature``),
-BatchNormalization folded into the Conv before it, and Relu / Clip(0, 6) fused into the Conv / Gemm / MatMul / Add
-before it when that tensor has no other reader (TFLite's ``fused_activation_function``).
+Passes, in order: the batch dimension fixed to 1 for shape inference (the .tflite keeps it dynamic through
+``shape_signature``), constant (shape) sub-graphs folded (:mod:`.fold`), constants gathered (initializers and
+Constant nodes), Identity / Dropout removed, patterns rewritten (:mod:`.rewrite`: GELU's Erf form, decomposed
+LayerNorm, Div by a constant, Pow 2 / 0.5), BatchNormalization folded into the Conv before it, and Relu /
+Clip(0, 6) / Clip(-1, 1) fused into the Conv / Gemm / MatMul / Add before it when that tensor has no other reader
+(TFLite's ``fused_activation_function``).
 """
 
 from __future__ import annotations
@@ -38,13 +40,19 @@ class Graph:
     outputs: list[str]
     path: str = ""
     relu_outputs: set = field(default_factory=set)  # tensors known to be >= 0
+    dtypes: dict[str, str] = field(default_factory=dict)  # numpy dtype names of the typed tensors
+    opset: int = 17
+
+    def float_tensors(self) -> list[str]:
+        """Node outputs that are float tensors (the only ones int8 calibration observes and quantizes)."""
+        return [o for n in self.nodes for o in n.outputs if self.dtypes.get(o, "float32").startswith("float")]
 
 
 def _attrs(onnx, node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _fixed_batch_shapes(onnx, model) -> dict[str, tuple]:
+def _fixed_batch(onnx, model):
     m = onnx.ModelProto()
     m.CopyFrom(model)
     inits = {i.name for i in m.graph.initializer}
@@ -59,13 +67,20 @@ def _fixed_batch_shapes(onnx, model) -> dict[str, tuple]:
                                            hint="export with a fixed shape except the batch dimension")
                 d.Clear()
                 d.dim_value = 1
-    m = onnx.shape_inference.infer_shapes(m, strict_mode=False)
-    shapes = {}
+    return m
+
+
+def _shape_table(onnx, model) -> tuple[dict, dict]:
+    """({tensor: shape}, {tensor: dtype name}) after ONNX shape inference."""
+    m = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    shapes, dtypes = {}, {}
     for vi in [*m.graph.input, *m.graph.value_info, *m.graph.output]:
-        dims = vi.type.tensor_type.shape.dim
-        if all(d.HasField("dim_value") for d in dims):
-            shapes[vi.name] = tuple(int(d.dim_value) for d in dims)
-    return shapes
+        tt = vi.type.tensor_type
+        if tt.elem_type:
+            dtypes[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
+        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+            shapes[vi.name] = tuple(int(d.dim_value) for d in tt.shape.dim)
+    return shapes, dtypes
 
 
 def load_graph(path: str | os.PathLike) -> Graph:
@@ -77,10 +92,21 @@ def load_graph(path: str | os.PathLike) -> Graph:
     except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
         raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}",
                              hint="pass a .onnx file written by `jetsonkit export`") from exc
-    g = model.graph
-    if not g.node:
+    if not model.graph.node:
         raise ModelLoadError(f"ONNX model {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
                              hint="pass a .onnx file written by `jetsonkit export`")
+    from .fold import fold_constants
+    from .rewrite import rewrite
+
+    model = _fixed_batch(onnx, model)
+    shapes, dtypes = _shape_table(onnx, model)
+    for _ in range(len(model.graph.node)):  # folding makes shapes known, which lets more Shape nodes fold
+        folded = fold_constants(onnx, model, shapes)
+        if folded is model:
+            break
+        model = folded
+        shapes, dtypes = _shape_table(onnx, model)
+    g = model.graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     alias: dict[str, str] = {}
     nodes: list[Node] = []
@@ -97,7 +123,11 @@ def load_graph(path: str | os.PathLike) -> Graph:
             nodes.append(Node(n.op_type, n.name or f"{n.op_type}_{len(nodes)}", ins, list(n.output), a))
     inputs = [i.name for i in g.input if i.name not in consts]
     outputs = [alias.get(o.name, o.name) for o in g.output]
-    graph = Graph(nodes, consts, _fixed_batch_shapes(onnx, model), inputs, outputs, str(path))
+    for k, c in consts.items():
+        shapes.setdefault(k, tuple(c.shape))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    graph = Graph(nodes, consts, shapes, inputs, outputs, str(path), dtypes=dtypes, opset=int(opset))
+    rewrite(graph)
     _fold_batchnorm(graph)
     _fuse_activations(graph)
     return graph
@@ -139,27 +169,38 @@ def _fold_batchnorm(graph: Graph) -> None:
     graph.nodes = keep
 
 
-def _activation_kind(graph: Graph, n: Node) -> str | None:
+_CLIP_KINDS = {(0.0, 6.0): "RELU6", (0.0, float("inf")): "RELU", (-1.0, 1.0): "RELU_N1_TO_1",
+               (0.0, 1.0): "RELU_0_TO_1"}
+_FUSED_KINDS = {"RELU", "RELU6", "RELU_N1_TO_1"}  # TFLite's fused_activation_function values
+
+
+def activation_kind(graph: Graph, n: Node) -> str | None:
+    """The TFLite activation op a Relu / Clip node is (RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1), or None."""
     if n.op == "Relu":
         return "RELU"
-    if n.op == "Clip":
-        lo = graph.consts.get(n.inputs[1]) if len(n.inputs) > 1 and n.inputs[1] else n.attrs.get("min")
-        hi = graph.consts.get(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else n.attrs.get("max")
-        if lo is not None and hi is not None and float(lo) == 0.0 and float(hi) == 6.0:
-            return "RELU6"
-    return None
+    if n.op != "Clip":
+        return None
+
+    def bound(k, key, default):
+        if len(n.inputs) > k and n.inputs[k]:
+            v = graph.consts.get(n.inputs[k])
+            return None if v is None else float(v)
+        return float(n.attrs.get(key, default))
+
+    return _CLIP_KINDS.get((bound(1, "min", -np.inf), bound(2, "max", np.inf)))
 
 
 def _fuse_activations(graph: Graph) -> None:
     readers, producer = _readers(graph), _producer_index(graph)
     keep = []
     for n in graph.nodes:
-        kind = _activation_kind(graph, n)
-        src = producer.get(n.inputs[0]) if kind else None
+        kind = activation_kind(graph, n)
+        src = producer.get(n.inputs[0]) if kind in _FUSED_KINDS else None
         prev = graph.nodes[src] if src is not None else None
-        if kind:
+        if kind in ("RELU", "RELU6", "RELU_0_TO_1"):
             graph.relu_outputs.add(n.outputs[0])
-        if prev is None or prev.op not in FUSABLE or prev.fused != "NONE" or readers.get(n.inputs[0]) != 1:
+        if prev is None or prev.op not in FUSABLE or prev.fused != "NONE" or readers.get(n.inputs[0]) != 1 or \
+                (prev.op in ("Gemm", "MatMul") and prev.inputs[1] not in graph.consts):
             keep.append(n)
             continue
         prev.fused = kind

@@ -27,12 +27,17 @@ class Range:
     source: str
 
 
-def activation_qparams(r: Range) -> QParams:
+def range_qparams(lo: float, hi: float) -> QParams:
     """[0, hi] -> scale hi/255, zero point -128 (non-negative tensors); else symmetric amax/127, zero point 0."""
-    if r.lo >= 0.0:
-        return QParams.per_tensor(max(r.hi, _TINY) / 255.0, -128)
-    amax = max(-r.lo, r.hi, _TINY)
+    if lo >= 0.0:
+        return QParams.per_tensor(max(hi, _TINY) / 255.0, -128)
+    amax = max(-lo, hi, _TINY)
     return QParams.per_tensor(amax / 127.0, 0)
+
+
+def activation_qparams(r: Range) -> QParams:
+    """:func:`range_qparams` of a calibrated range."""
+    return range_qparams(float(r.lo), float(r.hi))
 
 
 def quantize_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, QParams]:

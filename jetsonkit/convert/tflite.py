@@ -34,11 +34,17 @@ class ConvertResult:
     metadata: dict
     sidecar: Path
     ranges_source: dict[str, int] = field(default_factory=dict)
+    placement: dict[str, str] = field(default_factory=dict)  # ONNX node -> "int8" | "float" (int8 models)
+
+    @property
+    def float_islands(self) -> dict[str, int]:
+        """ONNX ops that run in float inside an int8 model (no int8 kernel, or no calibrated range), with counts."""
+        return self.metadata.get("float_islands") or {}
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "precision": self.precision, "io": self.io, "size_bytes": self.size_bytes,
-                "ops": self.ops, "ranges_source": self.ranges_source, "sidecar": str(self.sidecar),
-                "inputs": self.metadata["inputs"], "outputs": self.metadata["outputs"]}
+                "ops": self.ops, "ranges_source": self.ranges_source, "float_islands": self.float_islands,
+                "sidecar": str(self.sidecar), "inputs": self.metadata["inputs"], "outputs": self.metadata["outputs"]}
 
 
 def _check_options(precision: str, io: str, input_layout: str, data, calib, limit, method) -> None:
@@ -97,7 +103,16 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     builder = lowering.run()
     builder.io_details = lowering.io_details
     meta = _metadata(onnx_path, precision, io, input_layout, table, method, ranges)
-    return _write(builder, out_path, meta, precision, io, ranges)
+    placement = lowering.placement if precision == "int8" else {}
+    if placement:
+        ops = {n.name: n.op for n in graph.nodes}
+        meta["float_islands"] = dict(sorted(Counter(ops[k] for k, v in placement.items() if v == "float").items()))
+        if meta["float_islands"]:
+            info("int8: float islands (no int8 kernel or no range): "
+                 + ", ".join(f"{op} x{n}" for op, n in meta["float_islands"].items()))
+    result = _write(builder, out_path, meta, precision, io, ranges)
+    result.placement = placement
+    return result
 
 
 # Tensors outside the shared table (a network's logits, the sums TFLite keeps before a fused activation: TensorRT
@@ -124,7 +139,7 @@ def _int8_ranges(graph, onnx_path: str, data, calib, method: str | None, limit: 
     from ..quantize.placement import calibration_tensors
     from .quant import Range
 
-    names = [graph.inputs[0], *[o for n in graph.nodes for o in n.outputs if o]]
+    names = [graph.inputs[0], *graph.float_tensors()]  # int tensors (indices, shapes) are never calibrated
     table = None
     if calib is not None:
         table = read_table(calib, model=onnx_path, allow_other_model=allow_other_model)

@@ -8,13 +8,13 @@ import pytest
 from jetsonkit.errors import DataError, InputError, UnsupportedError, UsageError
 
 
-def _tanh_model(path):
+def _hardmax_model(path):
     import onnx
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    graph = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="squash")], "g", [x], [y])
+    graph = helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"], name="squash")], "g", [x], [y])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -22,8 +22,8 @@ def _tanh_model(path):
 def test_unsupported_op_is_named(tmp_path):
     from jetsonkit.convert import convert_tflite
 
-    with pytest.raises(UnsupportedError, match=r"ONNX op Tanh \(node 'squash'\)") as err:
-        convert_tflite(_tanh_model(tmp_path / "t.onnx"), tmp_path / "t.tflite")
+    with pytest.raises(UnsupportedError, match=r"ONNX op Hardmax \(node 'squash'\)") as err:
+        convert_tflite(_hardmax_model(tmp_path / "t.onnx"), tmp_path / "t.tflite")
     assert "\n" not in str(err.value) and "supported ops:" in str(err.value)
     assert list(tmp_path.iterdir()) == [tmp_path / "t.onnx"]  # no .tflite, no temp file
 
