@@ -22,7 +22,7 @@ def _foldable(model, shapes: dict) -> tuple[list, set]:
     for n in model.graph.node:
         if n.domain not in ("", "ai.onnx") or n.op_type in _NEVER:
             continue
-        if n.op_type == "Shape":
+        if n.op_type == "Shape" and n.input[0] not in known:
             ok = n.input[0] in shapes
         else:
             ok = all(i in known for i in n.input if i)
@@ -50,13 +50,14 @@ def fold_constants(onnx, model, shapes: dict):
         return model
     from onnx.reference import ReferenceEvaluator
 
-    sub_nodes = []
+    sub_nodes, known = [], {i.name for i in model.graph.initializer}
     for n in nodes:
-        if n.op_type == "Shape":
+        if n.op_type == "Shape" and n.input[0] not in known:
             value = onnx.numpy_helper.from_array(_shape_value(onnx, n, shapes), n.output[0])
             sub_nodes.append(onnx.helper.make_node("Constant", [], [n.output[0]], value=value))
         else:
             sub_nodes.append(n)
+        known.update(n.output)
     used = {i for n in sub_nodes for i in n.input}
     inits = [i for i in model.graph.initializer if i.name in used]
     graph = onnx.helper.make_graph(sub_nodes, "fold", [], [onnx.helper.make_empty_tensor_value_info(o)

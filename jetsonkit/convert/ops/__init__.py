@@ -30,13 +30,18 @@ class OpSpec:
         return bool(ok) and all(o in lw.ranges for o in node.outputs)
 
 
-def lowers(*ops: str, tflite: tuple[str, ...], int8: bool | Callable = True, note: str = ""):
-    """Register the decorated function as the lowering of ``ops`` (a duplicate registration is a bug)."""
+def lowers(*ops: str, tflite, int8=True, note=""):
+    """Register the decorated function as the lowering of ``ops`` (a duplicate registration is a bug).
+
+    ``tflite``, ``int8`` and ``note`` are one value for all ``ops`` or a dict with one per op."""
+    def pick(value, op):
+        return value[op] if isinstance(value, dict) else value
+
     def deco(fn):
         for op in ops:
             if op in REGISTRY:
                 raise RuntimeError(f"ONNX op {op} registered twice ({REGISTRY[op].fn.__name__}, {fn.__name__})")
-            REGISTRY[op] = OpSpec(op, fn, tuple(tflite), int8, note)
+            REGISTRY[op] = OpSpec(op, fn, tuple(pick(tflite, op)), pick(int8, op), pick(note, op))
         return fn
     return deco
 
@@ -49,7 +54,7 @@ def unsupported(lw, node) -> None:
 
 def _int8_cell(spec: OpSpec) -> str:
     if callable(spec.int8):
-        return "int8 / float island (see note)"
+        return "int8 or float island (see note)"
     return "int8" if spec.int8 else "float island"
 
 

@@ -153,9 +153,11 @@ def strided_slice(lw: Lowering, name: str, src: int, out: int, begin, end, strid
     lw.op("STRIDED_SLICE", ins, [out], "StridedSliceOptions", opts)
 
 
-@lowers("MaxPool", "AveragePool", tflite=("MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2"),
-        note="2-D; explicit pads become PAD (MaxPool: lowest value); AveragePool pads need "
-             "count_include_pad=1 unless TF-SAME; no ceil_mode")
+@lowers("MaxPool", "AveragePool", tflite={"MaxPool": ("MAX_POOL_2D", "PADV2"), "AveragePool": ("AVERAGE_POOL_2D", "PAD")},
+        note={"MaxPool": "2-D; pads other than TF-SAME (ResNet's 3x3/2, pads 1; asymmetric) become a PADV2 with the "
+                         "lowest value; no ceil_mode",
+              "AveragePool": "2-D; pads with count_include_pad=1 become a PAD; with count_include_pad=0 only "
+                             "TF-SAME; no ceil_mode"})
 def pool(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     kernel = list(node.attrs["kernel_shape"])
@@ -192,7 +194,8 @@ def pool(lw: Lowering, node: Node) -> None:
     lw.op("MAX_POOL_2D" if node.op == "MaxPool" else "AVERAGE_POOL_2D", [xin], [out], "Pool2DOptions", opts)
 
 
-@lowers("GlobalAveragePool", "GlobalMaxPool", tflite=("MEAN", "REDUCE_MAX"), note="over H, W, keepdims")
+@lowers("GlobalAveragePool", "GlobalMaxPool", tflite={"GlobalAveragePool": ("MEAN",), "GlobalMaxPool": ("REDUCE_MAX",)},
+        note="over H, W, keepdims")
 def global_pool(lw: Lowering, node: Node) -> None:
     x = node.inputs[0]
     layout = lw.layout[x]

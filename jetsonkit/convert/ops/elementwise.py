@@ -27,14 +27,15 @@ def common_layout(lw: Lowering, names, rank: int) -> str:
     return "onnx"
 
 
-def _int8_binary(lw: Lowering, node: Node) -> bool:
-    return node.op in ("Add", "Sub", "Mul")
+_BINARY_NOTE = "numpy broadcasting, constants on either side"
 
 
-@lowers("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
-        tflite=("ADD", "SUB", "MUL", "DIV", "POW", "MAXIMUM", "MINIMUM"), int8=_int8_binary,
-        note="numpy broadcasting, constants on either side; Div by a constant becomes MUL, Pow 2 MUL, Pow 0.5 "
-             "SQRT (graph pass); int8: Add / Sub / Mul, the others float islands")
+@lowers(*_BINARY, tflite={op: (code,) for op, (code, _) in _BINARY.items()},
+        int8={op: op in ("Add", "Sub", "Mul") for op in _BINARY},
+        note={"Add": _BINARY_NOTE, "Sub": _BINARY_NOTE, "Mul": _BINARY_NOTE,
+              "Div": "by a constant: MUL by its reciprocal (int8); by an activation: DIV (float)",
+              "Pow": "exponent 2: MUL(x, x) (int8); 0.5: SQRT; otherwise POW", "Max": _BINARY_NOTE,
+              "Min": _BINARY_NOTE})
 def binary(lw: Lowering, node: Node) -> None:
     y = node.outputs[0]
     rank = len(lw.shape(y))
@@ -58,14 +59,14 @@ _UNARY = {"Sigmoid": ("LOGISTIC", SOFT_QP, True), "Tanh": ("TANH", TANH_QP, True
           "Gelu": ("GELU", None, True), "LeakyRelu": ("LEAKY_RELU", None, True), "Reciprocal": (None, None, False)}
 
 
-def _int8_unary(lw: Lowering, node: Node) -> bool:
-    return _UNARY[node.op][2]
+_UNARY_NOTE = {"Sigmoid": "SiLU / Swish is LOGISTIC + MUL: TFLite has no fused SiLU",
+               "Gelu": "also the Erf form x * 0.5 * (1 + erf(x / sqrt 2)) that PyTorch exports, matched to one GELU",
+               "HardSwish": "fused HARD_SWISH", "Reciprocal": "DIV of a constant 1",
+               "Relu": "fused into the Conv / Gemm / MatMul / Add before it when that has no other reader"}
 
 
-@lowers(*_UNARY, tflite=("LOGISTIC", "TANH", "HARD_SWISH", "RELU", "EXP", "SQRT", "NEG", "ABS", "GELU",
-                         "LEAKY_RELU", "DIV"), int8=_int8_unary,
-        note="Gelu also from the Erf form x*0.5*(1+erf(x/sqrt 2)) (graph pass); SiLU is LOGISTIC + MUL "
-             "(TFLite has no fused SiLU); int8: Sigmoid, Tanh, HardSwish, Relu, Gelu, LeakyRelu")
+@lowers(*_UNARY, tflite={op: (v[0] or "DIV",) for op, v in _UNARY.items()}, int8={op: v[2] for op, v in _UNARY.items()},
+        note={op: _UNARY_NOTE.get(op, "") for op in _UNARY})
 def unary(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     code, qp, _ = _UNARY[node.op]

@@ -27,7 +27,7 @@ def _axes(lw: Lowering, node: Node, rank: int) -> list[int]:
     return sorted(a % rank for a in axes)
 
 
-@lowers(*_REDUCE, tflite=tuple(_REDUCE.values()), note="constant axes (attribute or input), keepdims either way")
+@lowers(*_REDUCE, tflite={op: (code,) for op, code in _REDUCE.items()}, note="constant axes (attribute or input), keepdims either way")
 def reduce(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     rank = len(lw.shape(x))
@@ -73,9 +73,10 @@ def softmax(lw: Lowering, node: Node) -> None:
     lw.op("TRANSPOSE", [b, lw.int_const(y + "/perm", perm)], [out], "TransposeOptions", lw.b.s.TransposeOptionsT())
 
 
-@lowers("Gemm", "MatMul", tflite=("FULLY_CONNECTED", "BATCH_MATMUL"),
-        note="constant weights: FULLY_CONNECTED (any input rank, keep_num_dims); two activations: BATCH_MATMUL "
-             "with batch broadcasting")
+@lowers("Gemm", "MatMul", tflite={"Gemm": ("FULLY_CONNECTED", "BATCH_MATMUL"), "MatMul": ("FULLY_CONNECTED", "BATCH_MATMUL")},
+        note={"Gemm": "constant B: FULLY_CONNECTED (alpha, beta, transB folded); two activations: BATCH_MATMUL",
+              "MatMul": "constant weights: FULLY_CONNECTED (any input rank, keep_num_dims); two activations "
+                        "(attention): BATCH_MATMUL with batch broadcasting"})
 def matmul(lw: Lowering, node: Node) -> None:
     a = node.attrs
     if node.op == "Gemm" and a.get("transA", 0):
@@ -125,7 +126,9 @@ def _batch_matmul(lw: Lowering, node: Node) -> None:
 
 
 @lowers("LayerNormalization", "InstanceNormalization", tflite=("MEAN", "SUB", "MUL", "ADD", "RSQRT"), int8=False,
-        note="decomposed; the ReduceMean / Sub / Pow / Sqrt / Div form is matched back to LayerNormalization")
+        note={"LayerNormalization": "decomposed (MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL, ADD); the exported "
+                                    "ReduceMean / Sub / Pow / Sqrt / Div form is matched back to it",
+              "InstanceNormalization": "decomposed like LayerNormalization over H, W (GroupNorm(1) exports as it)"})
 def normalization(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     shape = lw.shape(x)

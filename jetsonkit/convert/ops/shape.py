@@ -76,16 +76,33 @@ def concat(lw: Lowering, node: Node) -> None:
     layout = common_layout(lw, ins, rank)
     out = lw.out(y, layout)
     qp = lw.qp.get(y) if lw.mode_int8 else None
+    axis = stored_axis(int(node.attrs.get("axis", 0)), rank, layout)
+    acts = [lw.get(i, layout) for i in ins if not lw.is_const(i) and len(lw.shape(i)) == rank]
     srcs = []
     for i in ins:
         k = node.inputs.index(i)
         idx = lw.operand(node, k, rank, layout, qp)
         if lw.mode_int8 and not lw.is_const(i):
             idx = _requantized(lw, idx, i, node)
+        elif lw.is_const(i) and axis != 0 and acts and lw.b.tensors[idx].shape[0] == 1:
+            idx = _batch_broadcast(lw, idx, acts[0], f"{node.name}/const{k}")  # a class token: one per sample
         srcs.append(idx)
     opts = lw.b.s.ConcatenationOptionsT()
-    opts.axis = stored_axis(int(node.attrs.get("axis", 0)), rank, layout)
+    opts.axis = axis
     lw.op("CONCATENATION", srcs, [out], "ConcatenationOptions", opts)
+
+
+def _batch_broadcast(lw: Lowering, const: int, like: int, name: str) -> int:
+    """Constant ``const`` (batch 1) repeated to the run-time batch of tensor ``like``."""
+    t = lw.b.tensors[const]
+    qp = None
+    if t.quantization is not None:
+        from ..flatbuf import QParams
+
+        qp = QParams(t.quantization.scale, t.quantization.zeroPoint)
+    out = lw.b.tensor(name + "/batch", t.shape, "int8" if qp is not None else "float32", qp, dynamic_batch=True)
+    lw.op("BROADCAST_TO", [const, lw.batch_shape(like, list(t.shape[1:]), name)], [out])
+    return out
 
 
 def _requantized(lw: Lowering, idx: int, name: str, node: Node) -> int:

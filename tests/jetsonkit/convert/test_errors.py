@@ -169,3 +169,51 @@ def test_cli_refuses_ignored_options_and_bad_tables(mnist_onnx, tmp_path, capsys
     lines = [line for line in err.splitlines() if "error" in line]
     assert len(lines) == 1 and fragment in lines[0] and "internal error" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.json"]
+
+
+def _shape_model(path):
+    """x.view(x.size(0), -1) the way torch exports it with a dynamic batch: Shape -> Gather -> Concat -> Reshape."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(0, np.int64), "zero"),
+             numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+             numpy_helper.from_array(rng.standard_normal((64, 5)).astype(np.float32), "fc")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Shape", ["c"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "zero"], ["n"], name="batch", axis=0),
+             helper.make_node("Unsqueeze", ["n", "zero"], ["n1"], name="unsqueeze"),
+             helper.make_node("Concat", ["n1", "minus_one"], ["target"], name="target", axis=0),
+             helper.make_node("Reshape", ["c", "target"], ["flat"], name="flatten"),
+             helper.make_node("MatMul", ["flat", "fc"], ["y"], name="fc")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5])
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_cli_int8_with_shape_nodes_and_unsupported_op(tmp_path, capsys):
+    """int8 with a Shape sub-graph used to exit 3 (an int64 tensor calibrated as float); an unknown op exits 2."""
+    import onnxruntime as ort
+
+    from jetsonkit.cli import main
+
+    from .lowering_check import run_litert
+
+    model = _shape_model(tmp_path / "shape.onnx")
+    x = np.random.default_rng(1).standard_normal((64, 3, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", x)
+    out = tmp_path / "shape.int8.tflite"
+    assert main(["convert", str(model), "--precision", "int8", "--data", str(tmp_path / "calib.npy"),
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    ref = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = run_litert(out, x)[0]
+    assert got.shape == ref.shape and np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.99
+    capsys.readouterr()
+    assert main(["convert", str(_hardmax_model(tmp_path / "h.onnx")), "-o", str(tmp_path / "h.tflite")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "Hardmax" in err[0] and "'squash'" in err[0] and "replace it" in err[0]
+    assert not (tmp_path / "h.tflite").exists()
