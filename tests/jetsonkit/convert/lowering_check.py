@@ -2,7 +2,8 @@
 
 fp32 must match ONNX Runtime within float tolerance (the same arithmetic in another order: 1e-4 relative to the
 output's scale). fp16 stores weights as float16 (11-bit mantissa, relative rounding 2^-11 = 4.9e-4 per weight), so
-the output agrees to a cosine >= 0.9999 with margin. int8 is compared by the cosine of the flattened outputs.
+the output agrees to a cosine >= 0.9999 with margin. int8 is compared by the cosine of the flattened outputs
+against the issue's floor of 0.99 (measured 0.9994-0.99999 on these blocks and op sets, 2026-12-02).
 """
 
 from __future__ import annotations
@@ -74,3 +75,15 @@ def check_model(path, x: np.ndarray, tmp_path, *, calib: np.ndarray | None = Non
                 assert cosine(g, e) >= int8_cos, (path.stem, p, cosine(g, e), r.placement)
         results[p] = r
     return results
+
+
+def check_module(module, shape, tmp_path, name: str, *, int8_cos: float = 0.99) -> dict:
+    """Export ``module`` (input ``[N, *shape]``, dynamic batch), then :func:`check_model` on 4 random normal
+    samples, int8 calibrated on 32 others."""
+    import torch
+
+    path = export(module, torch.zeros(1, *shape), tmp_path / f"{name}.onnx")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, *shape)).astype(np.float32)
+    calib = rng.standard_normal((32, *shape)).astype(np.float32)
+    return check_model(path, x, tmp_path, calib=calib, int8_cos=int8_cos)

@@ -3,10 +3,9 @@ sub-graphs appear and are folded) and hand-made ONNX graphs for attributes torch
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from .lowering_check import check_model, export
+from .lowering_check import check_module
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
@@ -111,23 +110,19 @@ class Norms(nn.Module):
 
 
 CASES = {
-    "elementwise": (Elementwise, (6, 8, 8), 0.99),
-    "pooling": (Pooling, (4, 8, 8), 0.99),
-    "convs": (Convs, (6, 8, 8), 0.99),
-    "slicing": (Slicing, (6, 8, 8), 0.99),
-    "resizes": (Resizes, (3, 8, 8), 0.99),
-    "reductions": (Reductions, (6, 8, 8), 0.99),
-    "tokens": (Tokens, (6, 8, 8), 0.99),
-    "norms": (Norms, (6, 8, 8), 0.99),
+    "elementwise": (Elementwise, (6, 8, 8)),
+    "pooling": (Pooling, (4, 8, 8)),
+    "convs": (Convs, (6, 8, 8)),
+    "slicing": (Slicing, (6, 8, 8)),
+    "resizes": (Resizes, (3, 8, 8)),
+    "reductions": (Reductions, (6, 8, 8)),
+    "tokens": (Tokens, (6, 8, 8)),
+    "norms": (Norms, (6, 8, 8)),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_ops_match_onnx_runtime(case, tmp_path):
-    cls, shape, int8_cos = CASES[case]
+    cls, shape = CASES[case]
     torch.manual_seed(0)
-    path = export(cls(), torch.zeros(1, *shape), tmp_path / f"{case}.onnx")
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((4, *shape)).astype(np.float32)
-    calib = rng.standard_normal((32, *shape)).astype(np.float32)
-    check_model(path, x, tmp_path, calib=calib, int8_cos=int8_cos)
+    check_module(cls(), shape, tmp_path, case)
