@@ -60,6 +60,7 @@ class Lowering:
             for i in n.inputs:
                 self.readers.setdefault(i, []).append(n)
         self.hwc_flat: dict[str, tuple] = {}  # 2-D tensors flattened in NHWC order -> (C, H, W)
+        self.tail = post_processing(graph)  # nodes that stay float in int8 models
 
     # ---- tensors ------------------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple:
@@ -279,9 +280,16 @@ class Lowering:
             spec = REGISTRY.get(node.op)
             if spec is None:
                 unsupported(self, node)
-            self.mode_int8 = self.int8 and spec.runs_int8(self, node)
-            spec.fn(self, node)
-            self.placement[node.name] = "int8" if self.mode_int8 else "float"
+            tail = node.name in self.tail
+            self.mode_int8 = self.int8 and not tail and spec.runs_int8(self, node)
+            try:
+                spec.fn(self, node)
+            except (KeyError, IndexError, ValueError, TypeError) as exc:  # an attribute combination not foreseen
+                raise UnsupportedError(f"ONNX op {node.op} (node {node.name!r}) could not be lowered to TFLite: "
+                                       f"{type(exc).__name__}: {exc}".replace("\n", " "),
+                                       hint="simplify the model (onnxsim) or replace the op; --debug shows where "
+                                            "the lowering stopped") from exc
+            self.placement[node.name] = "int8" if self.mode_int8 else "float (post-processing)" if tail else "float"
         for name in self.g.outputs:
             self.add_output(name)
         return self.b
@@ -296,6 +304,33 @@ class Lowering:
         in_scale = float(self.qparams(node.inputs[0]).scale[0])
         bq, bqp = quantize_bias(bias, in_scale, wqp.scale)
         return wq, self.b.tensor(node.name + "/bias", bq.shape, "int32", bqp, data=bq)
+
+
+def _weighted(graph: Graph, n: Node) -> bool:
+    return n.op in ("Conv", "ConvTranspose") or (n.op in ("Gemm", "MatMul") and n.inputs[1] in graph.consts)
+
+
+def post_processing(graph: Graph) -> set[str]:
+    """Nodes after the last weighted layer: every path from them reaches no Conv / ConvTranspose / Gemm / MatMul
+    with constant weights, and they read (directly or not) such a layer's output. In a detector that is the box
+    decode (anchor and stride arithmetic, the concat of boxes and scores), in a classifier the final Softmax. They
+    run in float in int8 models: int8 would round box coordinates to a step of (range / 255), and they are cheap.
+    """
+    produced_by = {o: n for n in graph.nodes for o in n.outputs}
+    after_weights: set[str] = set()
+    for n in graph.nodes:  # topological order
+        if any(i in produced_by and (_weighted(graph, produced_by[i]) or produced_by[i].name in after_weights)
+               for i in n.inputs):
+            after_weights.add(n.name)
+    readers: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            readers.setdefault(i, []).append(n)
+    feeds_weights: set[str] = set()
+    for n in reversed(graph.nodes):
+        if _weighted(graph, n) or any(r.name in feeds_weights for o in n.outputs for r in readers.get(o, [])):
+            feeds_weights.add(n.name)
+    return after_weights - feeds_weights
 
 
 def _qp_dict(qp: QParams | None) -> dict | None:

@@ -70,6 +70,20 @@ def _fixed_batch(onnx, model):
     return m
 
 
+_CONSTANT_KINDS = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                   "value_ints": np.int64}
+
+
+def _constant_value(numpy_helper, name: str, attrs: dict) -> np.ndarray:
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"])
+    for key, dtype in _CONSTANT_KINDS.items():
+        if key in attrs:
+            return np.asarray(attrs[key], dtype)
+    raise UnsupportedError(f"Constant node {name!r} with attributes {sorted(attrs)} is not supported",
+                           hint="export with tensor constants (value=...)")
+
+
 def _shape_table(onnx, model) -> tuple[dict, dict]:
     """({tensor: shape}, {tensor: dtype name}) after ONNX shape inference."""
     m = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -114,9 +128,7 @@ def load_graph(path: str | os.PathLike) -> Graph:
         ins = [alias.get(i, i) for i in n.input]
         a = _attrs(onnx, n)
         if n.op_type == "Constant":
-            if "value" not in a:
-                raise UnsupportedError(f"Constant node {n.name!r} without a 'value' tensor is not supported")
-            consts[n.output[0]] = numpy_helper.to_array(a["value"])
+            consts[n.output[0]] = _constant_value(numpy_helper, n.name, a)
         elif n.op_type in ("Identity", "Dropout"):
             alias[n.output[0]] = ins[0]
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import __version__
 from .._io import atomic_path, sha256_file, write_json_atomic
 from .._progress import info
-from ..errors import IncompatibleArtifactError, InputError, UsageError
+from ..errors import BackendError, IncompatibleArtifactError, InputError, UsageError
 from .flatbuf import read_metadata_entry
 
 PRECISIONS, IO_TYPES, LAYOUTS = ("fp32", "fp16", "int8"), ("float", "int8"), ("nhwc", "nchw")
@@ -107,9 +107,13 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     if placement:
         ops = {n.name: n.op for n in graph.nodes}
         meta["float_islands"] = dict(sorted(Counter(ops[k] for k, v in placement.items() if v == "float").items()))
+        meta["float_post_processing"] = sorted(k for k, v in placement.items() if v.endswith("(post-processing)"))
         if meta["float_islands"]:
             info("int8: float islands (no int8 kernel or no range): "
                  + ", ".join(f"{op} x{n}" for op, n in meta["float_islands"].items()))
+        if meta["float_post_processing"]:
+            info(f"int8: {len(meta['float_post_processing'])} post-processing nodes after the last weighted layer "
+                 "stay float (box decode, final softmax)")
     result = _write(builder, out_path, meta, precision, io, ranges)
     result.placement = placement
     return result
@@ -191,6 +195,7 @@ def _write(builder, out_path, meta, precision, io, ranges) -> ConvertResult:
     meta = {**meta, **_io_details(builder)}
     builder.metadata[METADATA_NAME] = json.dumps(meta, sort_keys=True).encode()
     data = builder.to_bytes(description=f"jetsonkit {__version__} {precision}")
+    _check_loads(data)
     out = Path(out_path)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
@@ -199,6 +204,18 @@ def _write(builder, out_path, meta, precision, io, ranges) -> ConvertResult:
     src = Counter(r.source for r in (ranges or {}).values())
     info(f"wrote {out} ({len(data) / 1024:.1f} KiB, {sum(ops.values())} ops)")
     return ConvertResult(out, precision, io, len(data), dict(ops), meta, sidecar, dict(src))
+
+
+def _check_loads(data: bytes) -> None:
+    """LiteRT must accept what we wrote (op versions, shapes) before anything is on disk."""
+    from .._deps import require
+
+    interpreter = require("ai_edge_litert.interpreter", purpose="checking the converted model")
+    try:
+        interpreter.Interpreter(model_content=data).allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise BackendError(f"LiteRT refuses the converted model: {exc}".replace("\n", " ").strip(),
+                           hint="a jetsonkit lowering bug: report it with the ONNX model; --debug shows more") from exc
 
 
 def _io_details(builder) -> dict:
