@@ -3,6 +3,7 @@ sub-graphs appear and are folded) and hand-made ONNX graphs for attributes torch
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from .lowering_check import check_module
@@ -126,3 +127,53 @@ def test_ops_match_onnx_runtime(case, tmp_path):
     cls, shape = CASES[case]
     torch.manual_seed(0)
     check_module(cls(), shape, tmp_path, case)
+
+
+def _handmade_attributes_model(path):
+    """Attributes torch does not emit: asymmetric pool / conv pads, Resize with axes (opset 18) in asymmetric
+    linear and align_corners nearest modes, ReduceMean / Pad with axes inputs, Split with num_outputs, Softmax on
+    the channel axis, several graph outputs."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+
+    def const(name, value, dtype=np.int64):
+        return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), "w"),
+             const("sizes4", [4, 4]), const("sizes8", [8, 8]), const("axis1", [1]), const("pads", [1, 0, 0, 1]),
+             const("axes23", [2, 3])]
+    node = helper.make_node
+    nodes = [
+        node("MaxPool", ["x"], ["mp"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 0, 0]),  # not TF-SAME
+        node("AveragePool", ["x"], ["ap"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+             count_include_pad=1),
+        node("Conv", ["x", "w"], ["cv"], strides=[2, 2], pads=[0, 1, 1, 0]),
+        node("Resize", ["cv", "", "", "sizes4"], ["rz"], mode="linear", coordinate_transformation_mode="asymmetric",
+             axes=[2, 3]),
+        node("Resize", ["mp", "", "", "sizes8"], ["rn"], mode="nearest", nearest_mode="round_prefer_ceil",
+             coordinate_transformation_mode="align_corners", axes=[2, 3]),
+        node("Concat", ["mp", "ap", "rz"], ["cat"], axis=1),
+        node("Softmax", ["cat"], ["sm"], axis=1),
+        node("ReduceMean", ["cat", "axis1"], ["rm"], keepdims=0),
+        node("Split", ["cat"], ["s0", "s1", "s2"], axis=1, num_outputs=3),
+        node("Pad", ["s0", "pads", "", "axes23"], ["pd"]),
+        node("Sub", ["s1", "s2"], ["df"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 7, 7])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("sm", "rm", "pd", "rn", "df")]
+    graph = helper.make_graph(nodes, "attrs", [x], outs, inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def test_handmade_attributes_match_onnx_runtime(tmp_path):
+    from .lowering_check import check_model
+
+    path = _handmade_attributes_model(tmp_path / "attrs.onnx")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 4, 7, 7)).astype(np.float32)
+    calib = rng.standard_normal((32, 4, 7, 7)).astype(np.float32)
+    r = check_model(path, x, tmp_path, calib=calib)
+    assert {"PADV2", "PAD", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "SPLIT_V", "MEAN"} <= set(r["fp32"].ops)
