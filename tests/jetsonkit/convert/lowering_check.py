@@ -3,7 +3,8 @@
 fp32 must match ONNX Runtime within float tolerance (the same arithmetic in another order: 1e-4 relative to the
 output's scale). fp16 stores weights as float16 (11-bit mantissa, relative rounding 2^-11 = 4.9e-4 per weight), so
 the output agrees to a cosine >= 0.9999 with margin. int8 is compared by the cosine of the flattened outputs
-against the issue's floor of 0.99 (measured 0.9994-0.99999 on these blocks and op sets, 2026-12-02).
+against the issue's floor of 0.99. int8 ranges are minmax over the calibration samples: these tests check the
+lowering, not the choice of calibration method (the zoo benchmark measures the default).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def check_model(path, x: np.ndarray, tmp_path, *, calib: np.ndarray | None = Non
         if p == "int8" and int8_cos is None:
             continue
         data = (calib if calib is not None else x) if p == "int8" else None
-        r = convert_tflite(path, tmp_path / f"{path.stem}.{p}.tflite", precision=p, data=data)
+        r = convert_tflite(path, tmp_path / f"{path.stem}.{p}.tflite", precision=p, data=data,
+                           method="minmax" if p == "int8" else None)
         got = run_litert(r.path, x, per_sample)
         assert len(got) == len(ref)
         for g, e in zip(got, ref):
