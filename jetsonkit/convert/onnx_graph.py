@@ -52,19 +52,33 @@ def _attrs(onnx, node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _fixed_batch(onnx, model):
+def _fixed_batch(onnx, model, input_shape=None):
+    """A copy of ``model`` with the batch fixed to 1 and, where ``input_shape`` gives them, the other dimensions of a
+    single input fixed (a detector exported with dynamic H / W)."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     inits = {i.name for i in m.graph.initializer}
-    for inp in m.graph.input:
-        if inp.name in inits:
-            continue
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    if input_shape is not None and len(inputs) != 1:
+        raise UnsupportedError(f"an input shape fixes one model input; the model has {len(inputs)}",
+                               hint="export with fixed shapes except the batch")
+    for inp in inputs:
         dims = inp.type.tensor_type.shape.dim
+        if input_shape is not None and len(input_shape) != len(dims):
+            raise UnsupportedError(f"input shape {list(input_shape)} has {len(input_shape)} dimensions, input "
+                                   f"{inp.name!r} has {len(dims)}", hint="give one size per dimension, e.g. 1x3x640x640")
         for k, d in enumerate(dims):
-            if not d.HasField("dim_value"):
+            if input_shape is not None and k > 0:
+                if d.HasField("dim_value") and d.dim_value != input_shape[k]:
+                    raise UnsupportedError(f"input {inp.name!r} has dimension {k} = {d.dim_value}, the input shape "
+                                           f"says {input_shape[k]}", hint="give the model's fixed sizes")
+                d.Clear()
+                d.dim_value = int(input_shape[k])
+            elif not d.HasField("dim_value"):
                 if k != 0:
                     raise UnsupportedError(f"input {inp.name!r} has a dynamic dimension {k} ({d.dim_param!r})",
-                                           hint="export with a fixed shape except the batch dimension")
+                                           hint="pass the size to convert at (input_shape=(1, 3, 640, 640), "
+                                                "--input-shape 1x3x640x640) or export with fixed H / W")
                 d.Clear()
                 d.dim_value = 1
     return m
@@ -97,8 +111,8 @@ def _shape_table(onnx, model) -> tuple[dict, dict]:
     return shapes, dtypes
 
 
-def load_graph(path: str | os.PathLike) -> Graph:
-    """Load ``path`` and run the passes listed in the module docstring."""
+def load_graph(path: str | os.PathLike, input_shape=None) -> Graph:
+    """Load ``path`` and run the passes listed in the module docstring (``input_shape``: see :func:`_fixed_batch`)."""
     onnx = require("onnx", purpose="reading ONNX models")
     numpy_helper = onnx.numpy_helper
     try:
@@ -112,7 +126,7 @@ def load_graph(path: str | os.PathLike) -> Graph:
     from .fold import fold_constants
     from .rewrite import rewrite
 
-    model = _fixed_batch(onnx, model)
+    model = _fixed_batch(onnx, model, input_shape)
     shapes, dtypes = _shape_table(onnx, model)
     for _ in range(len(model.graph.node)):  # folding makes shapes known, which lets more Shape nodes fold
         folded = fold_constants(onnx, model, shapes)

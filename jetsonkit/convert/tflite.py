@@ -75,7 +75,7 @@ def _check_options(precision: str, io: str, input_layout: str, data, calib, limi
 def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *, precision: str = "fp32",
                    data=None, calib=None, method: str | None = None, io: str = "float",
                    input_layout: str = "nhwc", limit: int | None = None,
-                   allow_other_model: bool = False) -> ConvertResult:
+                   allow_other_model: bool = False, input_shape=None) -> ConvertResult:
     """Convert ``onnx_path`` to a .tflite at ``out_path``.
 
     ``data``: calibration samples in the ONNX model's layout (NCHW), needed for int8: an array, or anything
@@ -84,7 +84,9 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     (path or ``calibrators.CalibrationTable``) whose amax values are imposed; without it, ``method`` (default
     entropy, as ``jetsonkit calibrate``) makes the same table from ``data``; see :func:`_int8_ranges`. A table
     made for another model is refused unless ``allow_other_model``. ``io``: int8 model inputs/outputs (else float, quantized inside). ``input_layout``: what the caller
-    feeds 4-D inputs as ("nhwc", a camera's layout, or "nchw").
+    feeds 4-D inputs as ("nhwc", a camera's layout, or "nchw"). ``input_shape``: the size to convert a model
+    with dynamic dimensions besides the batch at, e.g. ``(1, 3, 640, 640)`` (a .tflite has fixed H / W; the batch
+    stays dynamic).
     """
     from .lower import Lowering
     from .onnx_graph import load_graph
@@ -92,7 +94,7 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     _check_options(precision, io, input_layout, data, calib, limit, method)
     if not os.path.isfile(onnx_path):
         raise InputError(f"model {str(onnx_path)!r} not found", hint="pass a .onnx file (jetsonkit export makes one)")
-    graph = load_graph(onnx_path)
+    graph = load_graph(onnx_path, input_shape)
     if len(graph.inputs) != 1 and precision == "int8":
         raise UsageError(f"int8 conversion supports one model input, {onnx_path} has {len(graph.inputs)}")
     ranges, table = (None, None)

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="int8 model: float I/O (quantized inside, default) or int8 I/O")
     parser.add_argument("--input-layout", choices=("nhwc", "nchw"), default="nhwc",
                         help="layout callers feed 4-D inputs in (default nhwc, a camera's layout)")
+    parser.add_argument("--input-shape", metavar="NxCxHxW",
+                        help="ONNX model with dynamic H / W (a detector): the size to convert at, e.g. 1x3x640x640")
     parser.add_argument("--input", action="append", help="input spec for a PyTorch model, e.g. input:1x1x28x28")
     parser.add_argument("--weights", help="state_dict for a PyTorch spec (read with weights_only=True)")
 
@@ -55,6 +57,18 @@ def _onnx_from_spec(args, workdir: str) -> str:
     path = os.path.join(workdir, "model.onnx")
     export_onnx(model, tuple(s.example() for s in specs), path, input_names=[s.name for s in specs], dynamic=True)
     return path
+
+
+def _input_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise UsageError(f"--input-shape {text!r} is not a shape of positive sizes", hint="e.g. 1x3x640x640")
+    return dims
 
 
 def run(args: argparse.Namespace) -> CommandResult:
@@ -75,6 +89,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         raise UsageError(f"--input / --weights describe a PyTorch spec, and {args.model!r} is already ONNX",
                          hint="drop them (the ONNX file carries its input shapes and weights)")
     out = args.output or f"{Path(args.model).stem if is_onnx else 'model'}.{args.precision}.tflite"
+    shape = _input_shape(args.input_shape)
 
     check_output_suffix(out, (".tflite",), "a TFLite model")
     check_output_path(out, inputs=(args.model if is_onnx else None, args.calib, args.data))
@@ -84,7 +99,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         result = convert_tflite(onnx_path, out, precision=args.precision, data=args.data, calib=args.calib,
                                 method=args.method, io=args.io, input_layout=args.input_layout,
                                 limit=1000 if args.limit is None else args.limit,
-                                allow_other_model=args.allow_other_model)
+                                allow_other_model=args.allow_other_model, input_shape=shape)
     d = result.to_dict()
     ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']} {i['layout'] or ''}".rstrip() for i in d["inputs"])
     text = (f"wrote {d['path']} ({d['size_bytes'] / 1024:.1f} KiB, {args.precision}, {args.io} I/O); "

@@ -217,3 +217,32 @@ def test_cli_int8_with_shape_nodes_and_unsupported_op(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and "Hardmax" in err[0] and "'squash'" in err[0] and "replace it" in err[0]
     assert not (tmp_path / "h.tflite").exists()
+
+
+def test_dynamic_height_width_converts_at_the_given_size(tmp_path, capsys):
+    """A detector exported with dynamic H / W: refused with the fix named, converted with --input-shape."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from jetsonkit.cli import main
+
+    from .lowering_check import run_litert
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest", nearest_mode="floor",
+                              coordinate_transformation_mode="asymmetric")]
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, scales])
+    path = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    out = tmp_path / "dyn.tflite"
+    assert main(["convert", str(path), "-o", str(out)]) == 2
+    assert "--input-shape" in capsys.readouterr().err and not out.exists()
+    assert main(["convert", str(path), "--input-shape", "1x3x12x16", "-o", str(out)]) == 0
+    x = np.random.default_rng(1).standard_normal((2, 3, 12, 16)).astype(np.float32)
+    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_litert(out, x)[0], ref, atol=1e-4)
+    assert main(["convert", str(path), "--input-shape", "1x3x0x16", "-o", str(out)]) == 2
