@@ -306,8 +306,18 @@ class Lowering:
         return wq, self.b.tensor(node.name + "/bias", bq.shape, "int32", bqp, data=bq)
 
 
+def _is_dfl(graph: Graph, n: Node) -> bool:
+    """The DFL of a YOLOv8-style head: a 1x1 Conv to one channel with the fixed weights 0, 1, ..., bins - 1 (the
+    expectation of the softmax over distance bins). It is part of the decode, not a learned layer."""
+    w = graph.consts.get(n.inputs[1]) if n.op == "Conv" and len(n.inputs) > 1 else None
+    return (w is not None and w.ndim == 4 and w.shape[0] == 1 and w.shape[2:] == (1, 1)
+            and np.array_equal(w.reshape(-1), np.arange(w.shape[1], dtype=w.dtype)))
+
+
 def _weighted(graph: Graph, n: Node) -> bool:
-    return n.op in ("Conv", "ConvTranspose") or (n.op in ("Gemm", "MatMul") and n.inputs[1] in graph.consts)
+    if n.op in ("Conv", "ConvTranspose"):
+        return not _is_dfl(graph, n)
+    return n.op in ("Gemm", "MatMul") and n.inputs[1] in graph.consts
 
 
 def post_processing(graph: Graph) -> set[str]:
@@ -315,6 +325,7 @@ def post_processing(graph: Graph) -> set[str]:
     with constant weights, and they read (directly or not) such a layer's output. In a detector that is the box
     decode (anchor and stride arithmetic, the concat of boxes and scores), in a classifier the final Softmax. They
     run in float in int8 models: int8 would round box coordinates to a step of (range / 255), and they are cheap.
+    The DFL (softmax over distance bins and its fixed 0..bins-1 convolution, :func:`_is_dfl`) counts as decode.
     """
     produced_by = {o: n for n in graph.nodes for o in n.outputs}
     after_weights: set[str] = set()
