@@ -262,3 +262,19 @@ def test_every_module_level_trt_name_in_our_sources_exists():
     unknown = {(p.name, n) for p in [*(root / "engine").glob("*.py"), *(root / "runtime").glob("*.py")]
                for n in re.findall(r"\btrt\.([A-Za-z_]\w*)", p.read_text()) if n not in known}
     assert not unknown, f"TensorRT names in no binding module: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("version", ["8.6", "10.16", "11.4"])
+def test_hardware_compatible_build_on_a_discrete_gpu(version, fake, monkeypatch, tmp_path, mnist_onnx):
+    """Hardware compatibility (AMPERE_PLUS) replays on a discrete-GPU build machine; on a Jetson it is refused."""
+    from jetsonkit.engine import engine
+    from jetsonkit.errors import UnsupportedError
+
+    fake(version)
+    options = BuildOptions(hardware_compatibility="ampere+", version_compatible=True, profiles=PROFILE)
+    with pytest.raises(UnsupportedError, match="not supported on Jetson"):
+        engine.build_engine(mnist_onnx, tmp_path / "j.engine", options)
+    monkeypatch.setattr(engine, "detect_machine", lambda dla_cores=None: MachineInfo("NVIDIA H100", "9.0", 80 << 30, 0))
+    out = tmp_path / "hw.engine"
+    engine.build_engine(mnist_onnx, out, options)
+    assert json.loads(out.read_bytes()[len(b"FAKE-ENGINE"):])["hardware"] == "AMPERE_PLUS"
