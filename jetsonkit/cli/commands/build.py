@@ -144,8 +144,9 @@ def _check_combination(args) -> None:
         raise UsageError("--calib / --calib-shape feed the implicit INT8 modes (--int8-mode calibrator|cache|"
                          "dynamic-range); a Q/DQ build takes its scales from the graph",
                          hint="drop them, or add --precision int8 --int8-mode cache (TensorRT <= 10.x)")
-    if args.allowGPUFallback and args.no_gpu_fallback:
-        raise UsageError("--allowGPUFallback and --no-gpu-fallback contradict each other", hint="drop one of them")
+    if args.allowGPUFallback and (args.no_gpu_fallback or args.dla is None):
+        raise UsageError("--allowGPUFallback applies to a DLA build and contradicts --no-gpu-fallback",
+                         hint="add --useDLACore N (GPU fallback is then on by default), or drop --allowGPUFallback")
     if args.no_gpu_fallback and args.dla is None:
         raise UsageError("--no-gpu-fallback applies to a DLA build", hint="add --dla 0, or drop --no-gpu-fallback")
     if args.timing_cache and Path(args.timing_cache).is_dir():

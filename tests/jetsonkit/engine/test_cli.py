@@ -107,6 +107,8 @@ def test_trtexec_aliases_plan_like_the_long_options(mnist_onnx, capsys, tmp_path
     assert "has no Q/DQ nodes" in capsys.readouterr().out
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "10.3", "--minShapes", "input:1x1x28x28"]) == 2
     assert "go together" in capsys.readouterr().err
+    assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "10.3", "--allowGPUFallback", *PROFILE]) == 2
+    assert "applies to a DLA build" in capsys.readouterr().err
 
 
 def test_inspect_engine_on_the_fake(mnist_onnx, tmp_path, monkeypatch, capsys):

@@ -241,8 +241,8 @@ def test_real_bindings_match_the_committed_dump(tmp_path_factory):
     wheels.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, str(script), "--wheel-dir", str(wheels), "--check"], capture_output=True,
                           text=True, timeout=300)
-    if proc.returncode and ("pip" in proc.stderr or "No matching distribution" in proc.stderr
-                            or "ERROR" in proc.stderr) and "DIFFERS" not in proc.stdout:
+    unreachable = ("pip", "No matching distribution", "ERROR:", "no C compiler", "ConnectionError")
+    if proc.returncode and any(m in proc.stderr for m in unreachable) and "DIFFERS" not in proc.stdout:
         pytest.skip(f"binding wheels not reachable here: {proc.stderr.strip().splitlines()[-1:]}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
