@@ -282,7 +282,8 @@ class Pipeline:
                 for buf in list(slot.inputs.values()) + list(slot.outputs.values()):
                     buf.free()
                 slot.handle, slot.inputs, slot.outputs, slot.events = None, {}, {}, {}
-        self.slots, self._last_compute = [], None
+            # the last references to events and streams go here, so pycuda destroys them with the context current
+            self.slots, self.streams, self._last_compute = [], {}, None
 
 
 def _cuda_python_driver() -> Any | None:
