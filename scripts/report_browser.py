@@ -53,7 +53,7 @@ _MARKDOWN = [(re.compile(r"\*\*[^*\n]+\*\*"), "bold **...**"), (re.compile(r"`[^
              (re.compile(r"!?\[[^\]\n]+\]\([^)\n]+\)"), "link [..](..)"), (re.compile(r"(?m)^#{1,6} "), "# heading"),
              (re.compile(r"\|\s*:?-{3,}:?\s*\|"), "table rule |---|"), (re.compile(r"(?<![\w*])__[^_\n]+__(?!\w)"), "bold __...__"),
              (re.compile(r"</?(?:strong|em|code|p|table|td|br)\b[^>\n]*>"), "escaped HTML tag")]
-_NUMBER = re.compile(r"^[+\-−]?[\d,]*\.?\d+(?:x|%| ?KiB| ?MiB)?(?:[–-]\d[\d.,]*)?(?: / \d+)?$")
+_NUMBER = re.compile(r"^[+\-−]?[\d,]*\.?\d+(?:e[+\-]?\d+)?(?:x|%| ?KiB| ?MiB)?(?:[–-]\d[\d.,]*)?(?: / \d+)?$")
 
 
 def find_chromium() -> str | None:

@@ -67,11 +67,18 @@ def tradeoff_svg(rows: list[dict], cost_key: str, cost_label: str, metric_label:
         ax.axhspan(-band, band, color="0.9", zorder=0,
                    label=f"FP32's 95% interval (±{band:.2f} points, n={ref['samples']:,})")
     ax.axhline(0.0, color="0.5", lw=0.8, zorder=1)
+    spread = max([abs(v) for v in lows + highs] + [0.05])
+    ax.set_ylim(-1.5 * spread, 1.5 * spread)
+    if costs:
+        lo_c, hi_c = min(costs), max(costs)
+        pad = 0.12 * ((hi_c - lo_c) or abs(hi_c) or 1.0)
+        ax.set_xlim(max(0.0, lo_c - pad), hi_c + pad)
+    scale = _nesting(ax, costs, deltas, fig.dpi)
     for i, r in enumerate(pts):
         color, marker = _STYLE.get(r["backend"], ("tab:gray", "^"))
         ax.errorbar(costs[i], deltas[i], yerr=[[deltas[i] - lows[i]], [highs[i] - deltas[i]]], fmt="none",
                     ecolor=color, elinewidth=0.9, capsize=3, alpha=0.7, zorder=2)
-        ax.scatter(costs[i], deltas[i], s=_MARKER_S * (1.6 if i in front else 1.0), marker=marker,
+        ax.scatter(costs[i], deltas[i], s=_MARKER_S * (1.6 if i in front else 1.0) * scale[i], marker=marker,
                    facecolors=color if i in front else "white", edgecolors="black" if i in front else color,
                    linewidths=1.4, zorder=4, gid=f"{plot_id}-marker-{i}")
     if front:
@@ -81,12 +88,6 @@ def tradeoff_svg(rows: list[dict], cost_key: str, cost_label: str, metric_label:
     for backend, (color, marker) in _STYLE.items():
         if any(r["backend"] == backend for r in pts):
             ax.scatter([], [], marker=marker, facecolors="white", edgecolors=color, linewidths=1.4, label=backend)
-    spread = max([abs(v) for v in lows + highs] + [0.05])
-    ax.set_ylim(-1.5 * spread, 1.5 * spread)
-    if costs:
-        lo_c, hi_c = min(costs), max(costs)
-        pad = 0.12 * ((hi_c - lo_c) or abs(hi_c) or 1.0)
-        ax.set_xlim(max(0.0, lo_c - pad), hi_c + pad)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(f"{metric_label}: difference to FP32 (points)")
     ax.set_title(title)
@@ -95,6 +96,20 @@ def tradeoff_svg(rows: list[dict], cost_key: str, cost_label: str, metric_label:
     marker_px = math.sqrt(_MARKER_S * 1.6) / 2 * fig.dpi / 72 + 2
     place_labels(ax, costs, deltas, [r["label"] for r in pts], marker_px=marker_px, gid_prefix=plot_id)
     return _svg(fig, plot_id)
+
+
+def _nesting(ax: Any, xs: list[float], ys: list[float], dpi: float) -> list[float]:
+    """Marker area factors: a point drawn on top of earlier ones gets a smaller marker, so the rings nest and every
+    marker stays visible (same-latency, same-accuracy artifacts are common: fp32 ONNX vs fp32 .tflite)."""
+    if not xs:
+        return []
+    centres = ax.transData.transform(list(zip(xs, ys)))
+    near = math.sqrt(_MARKER_S * 1.6) * dpi / 72  # one large marker's width in pixels
+    factors = []
+    for i, c in enumerate(centres):
+        covered = sum(math.dist(c, centres[j]) < 0.6 * near for j in range(i))
+        factors.append(max(0.12, 0.45 ** covered))
+    return factors
 
 
 def _scale(values: list[float]) -> tuple[float, str]:
