@@ -68,8 +68,12 @@ def real_trt(tmp_path_factory):
     skipped with the reason where PyPI or a C compiler is not reachable."""
     import subprocess
 
+    import sys
+
     from trt_fake.real import RealBindings
 
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("the TensorRT binding wheels used here are CPython 3.11 builds")
     bindings = RealBindings(tmp_path_factory.mktemp("trt-real"))
     try:
         bindings.env("10.3")
