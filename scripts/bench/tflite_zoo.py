@@ -7,7 +7,7 @@ convert at the three precisions (int8 calibrated on the first ``--calib`` MNIST 
 the output's largest magnitude, the cosine of the flattened outputs, top-1 accuracy (``zoo.class_scores``) and
 top-1 agreement with ONNX Runtime, plus the ops that stay float in the int8 model. One run, same images for all.
 
-    python scripts/bench/tflite_zoo.py [--n 1000] [--calib 500] [--models resnet,vit] [--full]
+    python scripts/bench/tflite_zoo.py [--n 1000] [--calib 500] [--models resnet,vit] [--method mse] [--full]
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def measure(name: str, x: np.ndarray, y: np.ndarray, calib: np.ndarray, tmp: Path, full: bool) -> list[dict]:
+def measure(name: str, x: np.ndarray, y: np.ndarray, calib: np.ndarray, tmp: Path, full: bool,
+            method: str | None) -> list[dict]:
     import onnxruntime as ort
 
     from jetsonkit.convert import convert_tflite
@@ -65,7 +66,8 @@ def measure(name: str, x: np.ndarray, y: np.ndarray, calib: np.ndarray, tmp: Pat
     for p in ("fp32", "fp16", "int8"):
         t0 = time.perf_counter()
         try:
-            r = convert_tflite(onnx_path, tmp / f"{name}.{p}.tflite", precision=p, data=calib if p == "int8" else None)
+            r = convert_tflite(onnx_path, tmp / f"{name}.{p}.tflite", precision=p, data=calib if p == "int8" else None,
+                               method=method if p == "int8" else None)
         except Exception as exc:  # noqa: BLE001 - the table reports any failure
             rows.append({"model": name, "precision": p, "error": f"{type(exc).__name__}: {exc}"[:160]})
             continue
@@ -95,8 +97,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1000, help="MNIST test images scored (default 1000)")
     ap.add_argument("--calib", type=int, default=500, help="MNIST training images for int8 calibration")
     ap.add_argument("--models", default=None, help="comma-separated zoo names (default: all)")
+    ap.add_argument("--method", default=None, help="int8 range method (default: the project's, as `jetsonkit calibrate`)")
     ap.add_argument("--full", action="store_true", help="random-weight 3x224x224 variants (fidelity only)")
     args = ap.parse_args(argv)
+    from calibrators.methods import DEFAULT_METHOD
+
     from jetsonkit.examples import mnist, zoo
 
     names = args.models.split(",") if args.models else list(zoo.NAMES)
@@ -109,13 +114,14 @@ def main(argv=None) -> int:
         calib = mnist.load_split("train", limit=args.calib)[0]
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{len(x)} {'random 3x224x224 inputs' if args.full else 'MNIST test images'}, int8 calibrated on "
-          f"{len(calib)} {'random inputs' if args.full else 'MNIST training images'}")
+          f"{len(calib)} {'random inputs' if args.full else 'MNIST training images'} with method "
+          f"{args.method or DEFAULT_METHOD}{'' if args.method else ' (the default)'}")
     print("| model | artifact | max abs diff / max abs ref | cosine vs ORT | top-1 % | top-1 agreement % | "
           "KiB | int8 float islands |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="jk-tflite-zoo-") as tmp:
         for name in names:
-            for row in measure(name, x, y, calib, Path(tmp), args.full):
+            for row in measure(name, x, y, calib, Path(tmp), args.full, args.method):
                 print(_fmt(row), flush=True)
     return 0
 
