@@ -118,7 +118,8 @@ def _scale(values: list[float]) -> tuple[float, str]:
     if top == 0.0 or 1.0 <= top < 1000.0:
         return 1.0, ""
     exp = 3 * math.floor(math.log10(top) / 3)
-    return 10.0 ** exp, f" (×10^{exp})"
+    superscript = str(exp).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return 10.0 ** exp, f" (×10{superscript})"
 
 
 def sensitivity_svg(model: str, scores: list[dict], plot_id: str) -> str:
@@ -141,4 +142,5 @@ def sensitivity_svg(model: str, scores: list[dict], plot_id: str) -> str:
     ax.set_xlabel(f"sensitivity (relative output error){unit}")
     ax.set_title(f"per-layer INT8 sensitivity: {model}")
     ax.grid(True, axis="x", alpha=0.3)
+    ax.set_axisbelow(True)  # grid lines behind the bars, not across them
     return _svg(fig, plot_id)

@@ -72,6 +72,6 @@ def test_sensitivity_ticks_and_legend():
     svg = sensitivity_svg("m", scores, "s0")
     ticks = re.findall(r">(\d+\.\d+)</text>", svg)
     assert ticks and all(len(t.split(".")[1]) <= 2 for t in ticks), ticks  # 0.5, 1.0 ... not 0.00050
-    assert "×10^-3" in svg and ">INT8<" in svg and "kept out of INT8" not in svg  # no entry for absent bars
+    assert "×10⁻³" in svg and ">INT8<" in svg and "kept out of INT8" not in svg  # no entry for absent bars
     kept = sensitivity_svg("m", [*scores[:1], {**scores[1], "decision": "fp16"}], "s1")
     assert "kept out of INT8 (fp16)" in kept
