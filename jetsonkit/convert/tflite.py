@@ -188,9 +188,12 @@ def _metadata(onnx_path, precision, io, layout, table, method, ranges) -> dict:
         calib = {"table_method": getattr(table, "method", None), "method": method,
                  "table_model_sha256": getattr(table, "model_sha256", None),
                  "sources": dict(Counter(r.source for r in ranges.values()))}
+    from ..preprocess.metadata import from_onnx, to_metadata
+
+    spec = from_onnx(onnx_path)  # the source's pre-processing spec travels with the .tflite (the runtime's "auto")
     return {"format": "jetsonkit-tflite/1", "jetsonkit": __version__, "source": str(onnx_path),
             "source_sha256": sha256_file(onnx_path), "precision": precision, "io": io,
-            "input_layout": layout.upper(), "calibration": calib}
+            "input_layout": layout.upper(), "calibration": calib, **(to_metadata(spec) if spec else {})}
 
 
 def _write(builder, out_path, meta, precision, io, ranges) -> ConvertResult:

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import BackendError, ModelLoadError, UsageError
+from ..preprocess.config import Geometry, PreprocessSpec
+from .frame import FramePlan, make_plan
 from .handle import InferHandle
 from .tensors import TensorInfo, check_feed
 
@@ -60,7 +62,8 @@ class Runtime(abc.ABC):
     OPTIONS: ClassVar[dict[str, Any]] = {}  # option name -> default; anything else is refused
     SUPPORTS_STREAM: ClassVar[bool] = False  # infer_async(stream=) accepted (TensorRT)
 
-    def __init__(self, path: str | os.PathLike, **options: Any):
+    def __init__(self, path: str | os.PathLike, *, preprocess: Any = None, frame_format: str = "bgr",
+                 **options: Any):
         unknown = sorted(set(options) - set(self.OPTIONS))
         if unknown:
             raise UsageError(f"{self.backend} runtime: unknown option(s) {', '.join(unknown)}",
@@ -76,11 +79,24 @@ class Runtime(abc.ABC):
         inputs, outputs = self._load_impl()
         self._inputs: tuple[TensorInfo, ...] = tuple(inputs)
         self._outputs: tuple[TensorInfo, ...] = tuple(outputs)
+        self._frame: FramePlan | None = None
+        if preprocess is not None:
+            try:
+                self._frame = make_plan(preprocess, frame_format, self._inputs, self._stored_preprocess, self.label)
+            except BaseException:
+                self.close()
+                raise
 
     # ---- construction -------------------------------------------------------------------------------------------
     @staticmethod
     def open(path: str | os.PathLike, backend: str | None = None, **options: Any) -> "Runtime":
-        """Load ``path`` on ``backend`` (default: from the suffix: .onnx, .tflite, .engine/.plan)."""
+        """Load ``path`` on ``backend`` (default: from the suffix: .onnx, .tflite, .engine/.plan).
+
+        ``preprocess=``: a :class:`~jetsonkit.preprocess.PreprocessSpec` (or its dict form), ``"auto"`` (the spec
+        stored with the artifact: ONNX metadata, TFLite metadata, engine sidecar) or, on TensorRT, a GPU
+        :class:`~jetsonkit.preprocess.Preprocess` step; it enables :meth:`infer_frame` / :meth:`infer_frame_async`.
+        ``frame_format=``: "bgr" (default: OpenCV, most cameras) or "rgb", the channel order of the frames.
+        """
         name = backend_for(path, backend)
         module, cls = BACKENDS[name]
         runner_cls = getattr(importlib.import_module(module), cls)
@@ -131,6 +147,42 @@ class Runtime(abc.ABC):
             raise UsageError(f"{self.label}: stream= is for the TensorRT backend", hint="call infer_async(feed)")
         arrays = check_feed(self.label, feed, self.inputs)
         return self._infer_async_impl(arrays, stream) if stream is not None else self._infer_async_impl(arrays)
+
+    # ---- camera frames ----------------------------------------------------------------------------------------------
+    @property
+    def preprocess(self) -> PreprocessSpec | None:
+        """The pre-processing spec the frame path runs (fitted to the model input), or None."""
+        return None if self._frame is None else self._frame.spec
+
+    def _frame_plan(self) -> FramePlan:
+        self._check_open()
+        if self._frame is None:
+            raise UsageError(f"{self.label}: infer_frame needs a pre-processing spec",
+                             hint="open the model with Runtime.open(path, preprocess='auto' or PreprocessSpec(...))")
+        return self._frame
+
+    def frame_tensor(self, frame: np.ndarray, fmt: str | None = None) -> tuple[np.ndarray, Geometry]:
+        """The input tensor :meth:`infer_frame` feeds for ``frame``, and the frame's :class:`Geometry` in it."""
+        return self._frame_plan().tensor(frame, fmt)
+
+    def infer_frame(self, frame: np.ndarray, fmt: str | None = None) -> tuple[dict[str, np.ndarray], Geometry]:
+        """One HxWx3 uint8 frame (``frame_format`` order, or ``fmt``) -> (outputs, geometry); map boxes in network
+        pixels back to the frame with ``geometry.boxes_to_frame(boxes)``."""
+        handle = self.infer_frame_async(frame, fmt)
+        return handle.wait(), handle.geometry
+
+    def infer_frame_async(self, frame: np.ndarray, fmt: str | None = None) -> InferHandle:
+        """:meth:`infer_frame` started at once: the handle's ``wait()`` gives the outputs, ``handle.geometry`` the
+        letterbox transform. The frame is pre-processed before this returns (it may be reused afterwards)."""
+        plan = self._frame_plan()
+        x, geometry = plan.tensor(frame, fmt)
+        handle = self.infer_async({plan.name: x})
+        handle.geometry = geometry
+        return handle
+
+    def _stored_preprocess(self) -> PreprocessSpec | None:
+        """The spec stored with the artifact (backends override), for ``preprocess="auto"``."""
+        return None
 
     def _infer_async_impl(self, arrays: dict[str, np.ndarray]) -> InferHandle:
         with self._state_lock:

@@ -93,6 +93,12 @@ class LiteRTRunner(Runtime):
         dtype = np.dtype(np.float32) if quant is not None and not self.options["raw"] else np.dtype(detail["dtype"])
         return TensorInfo(detail["name"], tuple(dynamic_dim(d) for d in dims), dtype, quantization=quant)
 
+    def _stored_preprocess(self):
+        from ..convert.tflite import read_metadata
+        from ..preprocess.metadata import from_metadata
+
+        return from_metadata(read_metadata(self.path), where=self.label)
+
     @property
     def interpreter(self) -> Any:
         """The underlying LiteRT ``Interpreter`` (for measurements against the raw API)."""

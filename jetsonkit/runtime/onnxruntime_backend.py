@@ -36,6 +36,16 @@ def _tensor_info(node_arg: Any, model: str) -> TensorInfo:
     return TensorInfo(node_arg.name, shape, np.dtype(dtype))
 
 
+def _json(text: str, where: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelLoadError(f"{where}: stored pre-processing spec is not JSON ({exc})",
+                             hint="store it again with jetsonkit.preprocess.metadata.set_onnx") from exc
+
+
 class OnnxRuntimeRunner(Runtime):
     """A .onnx model on ONNX Runtime."""
 
@@ -81,6 +91,12 @@ class OnnxRuntimeRunner(Runtime):
         self._output_names = [o.name for o in self._session.get_outputs()]
         return ([_tensor_info(i, self.label) for i in self._session.get_inputs()],
                 [_tensor_info(o, self.label) for o in self._session.get_outputs()])
+
+    def _stored_preprocess(self):
+        from ..preprocess.metadata import ONNX_KEY, from_metadata
+
+        raw = self._session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
+        return None if raw is None else from_metadata({"preprocess": _json(raw, self.label)}, where=self.label)
 
     @property
     def session(self) -> Any:

@@ -121,7 +121,7 @@ class TensorRTRunner(Runtime):
     backend = "tensorrt"
     SUPPORTS_STREAM = True
     OPTIONS = {"device": 0, "contexts": 1, "depth": 2, "cuda_graph": False, "zero_copy": None,
-               "check_sidecar": True, "preprocess": None, "allow_host_code": False}
+               "check_sidecar": True, "allow_host_code": False}
 
     # ---- loading ---------------------------------------------------------------------------------------------------
     def _check_sidecar(self, trt_version: str) -> dict | None:
@@ -271,7 +271,7 @@ class TensorRTRunner(Runtime):
         def run(slot: Slot, stream: Any) -> dict[str, tuple[int, ...]]:
             if frame is not None:  # pre-processing writes straight into the slot's device input on this stream
                 first = self.io.inputs[0].name
-                self.options["preprocess"].run_into(frame, slot.inputs[first].device_ptr, stream)
+                self._frame.gpu.run_into(frame, slot.inputs[first].device_ptr, stream)
             self._set_profile(ctx, profile, stream)
             if ctx.graphs is not None and slot.index in ctx.warmed and frame is None:
                 shapes = ctx.graphs.run((slot.index, profile), stream, lambda s: self._bind_and_run(ctx, slot, s))
@@ -309,15 +309,30 @@ class TensorRTRunner(Runtime):
     def _infer_async_impl(self, arrays: dict[str, np.ndarray], stream: Any = None) -> InferHandle:
         return self._submit(arrays, stream=stream)
 
-    def infer_frame_async(self, frame: Any) -> InferHandle:
-        """Pre-process ``frame`` on the GPU straight into the engine's input buffer (``preprocess=`` option), run,
-        and return a handle; the single input's shape is the engine's static input shape."""
-        self._check_open()
-        if self.options["preprocess"] is None or len(self.io.inputs) != 1 or not self.io.is_static:
-            raise BackendError(f"{self.label}: infer_frame_async needs preprocess= and a static single-input engine",
-                               hint="open the engine with Runtime.open(path, preprocess=Preprocess(...))")
+    def infer_frame_async(self, frame: Any, fmt: str | None = None) -> InferHandle:
+        """With a GPU ``Preprocess`` step (``preprocess=Preprocess(...)``) on a static engine: pre-process ``frame`` on
+        the GPU straight into the engine's input buffer; otherwise the CPU frame path every backend shares."""
+        plan = self._frame_plan()
+        if plan.gpu is None or not self.io.is_static or plan.layout != "NCHW" or plan.gpu.device == "cpu":
+            return super().infer_frame_async(frame, fmt)
+        if hasattr(frame, "__cuda_array_interface__"):
+            from ..preprocess.cuda import device_frame_info
+
+            info = device_frame_info(frame, plan.gpu.src_format)[0]
+        else:
+            info = plan.gpu.check(frame)
         t = self.io.inputs[0]
-        return self._submit({}, frame=frame, shapes={t.name: t.shape})
+        handle = self._submit({}, frame=frame, shapes={t.name: t.shape})
+        handle.geometry = plan.geometry(info.width, info.height)
+        return handle
+
+    def _stored_preprocess(self):
+        from ..engine.sidecar import read_sidecar, sidecar_path
+        from ..preprocess.metadata import from_metadata
+
+        if not sidecar_path(self.path).exists():
+            return None
+        return from_metadata(read_sidecar(self.path), where=str(sidecar_path(self.path)))
 
     def _release(self) -> None:
         """Free everything in dependency order inside the context (graphs, buffers, contexts, engine, runtime),

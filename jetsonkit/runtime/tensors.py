@@ -66,6 +66,20 @@ def concrete_shape(info: TensorInfo, fill: int = 1) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _fits(shape: tuple, want: tuple) -> bool:
+    return all(not isinstance(w, int) or g == w for g, w in zip(shape, want))
+
+
+def _shape_hint(shape: tuple, want: tuple) -> str:
+    """'transpose' when the array is the model's image layout the other way round (NCHW <-> NHWC)."""
+    if len(shape) == 4:
+        if _fits((shape[0], shape[3], shape[1], shape[2]), want):
+            return "the model takes NCHW and this array is NHWC: transpose it, x.transpose(0, 3, 1, 2)"
+        if _fits((shape[0], shape[2], shape[3], shape[1]), want):
+            return "the model takes NHWC and this array is NCHW: transpose it, x.transpose(0, 2, 3, 1)"
+    return "resize or reshape the input"
+
+
 def _check_shape(model: str, info: TensorInfo, shape: tuple[int, ...]) -> None:
     if len(shape) != len(info.shape):
         raise InputSpecError(
@@ -75,7 +89,7 @@ def _check_shape(model: str, info: TensorInfo, shape: tuple[int, ...]) -> None:
         if isinstance(want, int) and got != want:
             raise InputSpecError(
                 f"{model}: input {info.name!r} has shape {list(shape)}, the model expects {list(info.shape)} "
-                f"(axis {axis} must be {want})", hint="resize or reshape the input")
+                f"(axis {axis} must be {want})", hint=_shape_hint(shape, info.shape))
     if info.min_shape is not None and info.max_shape is not None:
         low, high = tuple(info.min_shape), tuple(info.max_shape)
         if any(g < lo or g > hi for g, lo, hi in zip(shape, low, high)):
