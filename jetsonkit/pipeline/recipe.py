@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..preprocess.config import PreprocessSpec
 from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
@@ -161,6 +162,7 @@ class Recipe:
     stages: StagesConfig = StagesConfig()
     budgets: BudgetConfig = BudgetConfig()
     bench: BenchSettings = BenchSettings()
+    preprocess: PreprocessSpec | None = None  # how images become the input (image-folder data; stored in the ONNX)
     lines: dict = field(default_factory=dict, compare=False, repr=False)
 
     def where(self, *path: Any) -> str:
@@ -188,6 +190,8 @@ def _convert(doc: LocatedYaml, value: Any, tp: Any, path: tuple) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(doc, value, inner, path)
+    if tp is PreprocessSpec:  # its own validation, each error at the line of its key
+        return PreprocessSpec.from_dict(value, where=lambda key: doc.where(path + (key,) if key else path))
     if is_dataclass(tp):
         return _build(doc, tp, value, path)
     if origin is tuple:

@@ -119,7 +119,7 @@ class _Run:
             name = f"{r.name}.onnx"
             self.results["export"] = self.store.run(
                 "export", {"model": r.model.__dict__, "inputs": [i.__dict__ for i in r.inputs],
-                           "outputs": r.outputs}, _files(r.model.weights, _spec_file(r.model.spec)), [name],
+                           "outputs": r.outputs, **_preprocess_key(r)}, _files(r.model.weights, _spec_file(r.model.spec)), [name],
                 lambda: steps.export_stage(r, out))
             self.models["dense"] = out / name
         if need_sparse:
@@ -137,7 +137,8 @@ class _Run:
         table = self.out / f"{onnx.stem}.calib.json"
         c = self.recipe.calibration
         self.results[f"calibrate:{onnx.stem}"] = self.store.run(
-            f"calibrate-{onnx.stem}", _plain(c), [onnx, *steps.data_files(c.data)], [table.name],
+            f"calibrate-{onnx.stem}", {**_plain(c), **_preprocess_key(self.recipe)}, [onnx, *steps.data_files(c.data)],
+            [table.name],
             lambda: steps.calibrate_stage(self.recipe, onnx, table))
         return table
 
@@ -184,7 +185,8 @@ class _Run:
             inputs = [onnx] + ([table] if table else []) + steps.data_files(self.recipe.calibration.data)
             return path, self.store.run(
                 f"tflite-{path.stem}", {"precision": t.precision, "layout": t.input_layout,
-                                        "calibration": _plain(self.recipe.calibration)},
+                                        "calibration": _plain(self.recipe.calibration),
+                                        **_preprocess_key(self.recipe)},
                 inputs, [path.name], lambda: steps.tflite_stage(self.recipe, t, onnx, table, path))
         return self._tensorrt(t)
 
@@ -207,6 +209,11 @@ class _Run:
 def _plain(obj: Any) -> Any:
     """A dataclass config as JSON-able data (for stage keys)."""
     return {k: _plain(v) for k, v in obj.__dict__.items()} if hasattr(obj, "__dataclass_fields__") else obj
+
+
+def _preprocess_key(recipe: Recipe) -> dict:
+    """The recipe's pre-processing spec for the stage keys of the stages it changes (nothing when unset)."""
+    return {"preprocess": recipe.preprocess.to_dict()} if recipe.preprocess is not None else {}
 
 
 def _spec_file(spec: str | None) -> str | None:
@@ -259,7 +266,7 @@ def compress(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = 
     run = _Run(recipe, out, store)
     run.make_models(any(t.sparsity for t in chosen))
     made = [(t, *run.artifact(t)) for t in chosen]
-    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe))
+    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)
     ref_figures, ref_out = _measure(run, "reference", run.model(False), x, y, None)
     measured: dict[Path, dict] = {run.model(False): ref_figures}
     for t, path, _ in made:

@@ -24,12 +24,13 @@ __all__ = ["load_data", "data_inputs", "data_files", "export_stage", "prune_stag
 
 
 @lru_cache(maxsize=8)
-def load_data(spec: str, inputs: tuple | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_data(spec: str, inputs: tuple | None = None, preprocess: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(x, y or None) for a recipe data spec (anything :class:`jetsonkit.data.DataSpec` parses; the recipe has
-    resolved paths). ``inputs``: the model's :class:`~jetsonkit.data.InputInfo` s, which size image folders."""
+    resolved paths). ``inputs``: the model's :class:`~jetsonkit.data.InputInfo` s, which size image folders;
+    ``preprocess``: the recipe's :class:`~jetsonkit.preprocess.PreprocessSpec` for them."""
     from ..data import DataSpec
 
-    x, y = DataSpec.parse(spec).load_xy(inputs)
+    x, y = DataSpec.parse(spec, preprocess=preprocess).load_xy(inputs)
     if x.dtype.kind == "f" and x.dtype != np.float32:
         x = x.astype(np.float32)  # the models take float32; float64 arrays are common in saved .npz files
     return x, y
@@ -69,7 +70,19 @@ def _export(recipe: Recipe, model: Any, path: Path) -> dict:
     ex = _example_inputs(recipe)
     result = export_onnx(model, ex if len(ex) > 1 else ex[0], path, input_names=[i.name for i in recipe.inputs],
                          output_names=list(recipe.outputs), dynamic=dynamic or None, random_trials=1)
-    return {"exporter": result.exporter, "parity_max_abs": result.parity.max_abs, "size_bytes": result.size_bytes}
+    if recipe.preprocess is not None:  # the model carries its pre-processing (calibration and runtime read it)
+        _store_preprocess(path, recipe.preprocess)
+    return {"exporter": result.exporter, "parity_max_abs": result.parity.max_abs,
+            "size_bytes": path.stat().st_size}
+
+
+def _store_preprocess(path: Path, spec: Any) -> None:
+    from ..preprocess.metadata import set_onnx
+
+    onnx = require("onnx", purpose="storing the pre-processing spec")
+    model = set_onnx(onnx.load(str(path)), spec)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def export_stage(recipe: Recipe, out: Path) -> dict:
@@ -94,7 +107,7 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
     result: dict[str, Any] = {"pruned_layers": pruned.pruned_layers, "layers": pruned.as_dict()}
     if cfg.finetune is not None:
         ft = cfg.finetune
-        x, y = load_data(ft.data, data_inputs(recipe))
+        x, y = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
         loader = batches(x, None if ft.distill else y, batch_size=ft.batch_size)
         done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr,
                         max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
@@ -116,6 +129,8 @@ def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     if c.max_samples:
         options["max_samples"] = c.max_samples
     options.update({name: getattr(c, name) for name in calibrators.OPTIONS if getattr(c, name) is not None})
+    if recipe.preprocess is not None:
+        options["preprocess"] = recipe.preprocess
     table = calibrate(onnx_path, c.data, c.method, output=table_path, **options)  # streamed, model-sized batches
     return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples)}
 
@@ -132,7 +147,7 @@ def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: 
     elif q.auto_budget is not None:
         from ..quantize.sensitivity import search_mixed_precision
 
-        xv, yv = load_data(q.data, data_inputs(recipe))
+        xv, yv = load_data(q.data, data_inputs(recipe), recipe.preprocess)
         report = search_mixed_precision(onnx_path, table_path, xv, yv, budget=q.auto_budget, mode=q.mode)
         plan_path = qdq_path.with_suffix(".plan.yaml")
         report.save(plan_path)
@@ -164,7 +179,7 @@ def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: P
     # every option of the recipe's qat section but its data (a QatConfig field QatSettings lacks is a TypeError)
     settings = QatSettings(**{k: v for k, v in vars(cfg).items() if k != "data"}, method=recipe.calibration.method)
     ex = _example_inputs(recipe)
-    data = load_data(cfg.data, data_inputs(recipe))
+    data = load_data(cfg.data, data_inputs(recipe), recipe.preprocess)
     result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), data, out_path, settings,
                      plan=recipe.stages.quantize.plan, input_names=[i.name for i in recipe.inputs],
                      output_names=list(recipe.outputs), dynamic=_dynamic(recipe))
@@ -189,7 +204,8 @@ def tflite_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_pa
     """``jetsonkit convert`` to .tflite; int8 takes its ranges from the shared calibration table."""
     from ..convert import convert_tflite
 
-    data = load_data(recipe.calibration.data, data_inputs(recipe))[0] if target.precision == "int8" else None
+    data = load_data(recipe.calibration.data, data_inputs(recipe), recipe.preprocess)[0] \
+        if target.precision == "int8" else None
     if data is not None and recipe.calibration.max_samples:
         data = data[:recipe.calibration.max_samples]
     r = convert_tflite(onnx_path, out_path, precision=target.precision, data=data,

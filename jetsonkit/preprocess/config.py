@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 
@@ -44,11 +44,15 @@ LAYOUTS = ("NCHW", "NHWC")
 OUTPUT_DTYPES = ("float32", "float16", "uint8")
 
 
-def _fail(where: str, key: str, message: str, hint: str | None = None) -> ConfigError:
-    return ConfigError(f"{where} key {key!r}: {message}", hint=hint)
+Where = Union[str, Callable[[str], str]]  # a prefix, or key -> "file:line: key 'preprocess.<key>'"
 
 
-def _choice(where: str, key: str, value: Any, allowed: tuple) -> str:
+def _fail(where: Where, key: str, message: str, hint: str | None = None) -> ConfigError:
+    place = where(key) if callable(where) else f"{where} key {key!r}"
+    return ConfigError(f"{place}: {message}", hint=hint)
+
+
+def _choice(where: Where, key: str, value: Any, allowed: tuple) -> str:
     text = value.upper() if key == "layout" and isinstance(value, str) else value
     text = text.lower() if key != "layout" and isinstance(text, str) else text
     if text not in allowed:
@@ -56,7 +60,7 @@ def _choice(where: str, key: str, value: Any, allowed: tuple) -> str:
     return text
 
 
-def _number(where: str, key: str, value: Any) -> float:
+def _number(where: Where, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise _fail(where, key, f"expected a number, got {value!r}")
     if not math.isfinite(float(value)):
@@ -64,7 +68,7 @@ def _number(where: str, key: str, value: Any) -> float:
     return float(value)
 
 
-def _numbers(where: str, key: str, value: Any) -> tuple[float, ...]:
+def _numbers(where: Where, key: str, value: Any) -> tuple[float, ...]:
     items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
     vals = tuple(_number(where, key, v) for v in items)
     if len(vals) not in (1, 3):
@@ -73,7 +77,7 @@ def _numbers(where: str, key: str, value: Any) -> tuple[float, ...]:
     return vals
 
 
-def _size(where: str, value: Any) -> tuple[int, int] | None:
+def _size(where: Where, value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -133,7 +137,7 @@ class PreprocessSpec:
     def __post_init__(self) -> None:
         self._check("preprocess")
 
-    def _check(self, where: str) -> None:
+    def _check(self, where: Where) -> None:
         set_ = object.__setattr__
         set_(self, "size", _size(where, self.size))
         set_(self, "resize", _choice(where, "resize", self.resize, RESIZE_MODES))
@@ -169,10 +173,12 @@ class PreprocessSpec:
                 "std": list(self.std), "dtype": self.dtype, "layout": self.layout}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "preprocess") -> "PreprocessSpec":
-        """Validated spec from a mapping; an unknown key or a bad value is a ConfigError naming ``where`` and the key."""
+    def from_dict(cls, data: Mapping[str, Any], where: Where = "preprocess") -> "PreprocessSpec":
+        """Validated spec from a mapping; an unknown key or a bad value is a ConfigError naming ``where`` and the key
+        (``where``: a prefix, or a function of the key giving the whole location, e.g. a recipe's file:line)."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: expected a mapping of pre-processing keys, got {data!r}",
+            place = where("") if callable(where) else where
+            raise ConfigError(f"{place}: expected a mapping of pre-processing keys, got {data!r}",
                               hint=f"keys: {', '.join(f.name for f in fields(cls))}")
         known = [f.name for f in fields(cls)]
         for key in data:
