@@ -2,7 +2,7 @@
 
 * **COCO**: ``root/annotations.json`` (``images``: id, file_name, width, height; ``annotations``: image_id,
   category_id, bbox ``[x, y, w, h]`` in pixels, optional iscrowd; ``categories``: id, name) and the images under
-  ``root/images/`` (``file_name`` relative to it, or to ``root``).
+  ``root/images/`` (``file_name`` relative to it), or beside the annotations (relative to ``root``).
 * **YOLO**: ``root/images/**`` and ``root/labels/**`` with the same relative path and a ``.txt`` suffix, one
   ``class cx cy w h`` line per box, normalised to [0, 1] by the image size (an image without a label file is
   a background image); class names from ``root/classes.txt`` (one a line) when present, else ``"0"``, ``"1"``, ...

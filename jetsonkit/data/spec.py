@@ -158,7 +158,7 @@ class DataSpec:
             files = sorted(p for p in Path(where).rglob("*") if p.suffix.lower() in (".npy", ".npz") and p.is_file())
             return SampleFolderSource(files, self.text)
         if kind in ("images", "coco", "yolo"):
-            root = Path(where) / "images" if kind != "images" else Path(where)
+            root = Path(where) / "images" if kind != "images" and (Path(where) / "images").is_dir() else Path(where)
             files = list_images(root)
             if not files:
                 raise DataError(f"image folder {str(root)!r} holds no images ({' '.join(IMAGE_SUFFIXES)}, any case)")

@@ -45,6 +45,18 @@ def test_coco_folder(tmp_path):
     assert batch["x"].shape == (2, 3, 16, 16)
 
 
+def test_coco_images_beside_the_annotations(tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    doc = {"images": [{"id": 1, "file_name": "a.png"}], "categories": [{"id": 3, "name": "c"}],
+           "annotations": [{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]}
+    (tmp_path / "annotations.json").write_text(json.dumps(doc))
+    spec = DataSpec.parse(tmp_path)
+    (sample,) = spec.detections().samples
+    assert sample.image == tmp_path / "a.png" and (sample.width, sample.height) == (8, 8)
+    assert sample.boxes.tolist() == [[1, 2, 4, 6]]
+    assert [len(b["x"]) for b in spec.batches(INPUTS)] == [1]
+
+
 def test_coco_errors_name_the_file(tmp_path):
     _images(tmp_path, {"a.png": (8, 8)})
     doc = {"images": [{"id": 1, "file_name": "gone.png"}], "categories": [], "annotations": []}
