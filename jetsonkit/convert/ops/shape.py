@@ -108,7 +108,7 @@ def _batch_broadcast(lw: Lowering, const: int, like: int, name: str) -> int:
 def _requantized(lw: Lowering, idx: int, name: str, node: Node) -> int:
     """``idx`` (int8 ``name``) with the parameters of ``node``'s output: itself if they match, else a QUANTIZE."""
     have, qp = lw.qparams(name), lw.qp[node.outputs[0]]
-    if np.allclose(have.scale, qp.scale) and np.array_equal(have.zero_point, qp.zero_point):
+    if np.allclose(have.scale, qp.scale, rtol=1e-6, atol=0) and np.array_equal(have.zero_point, qp.zero_point):
         return idx
     out = lw.scratch(f"{name}/requant_{node.name}", lw.b.tensors[idx].shape, qp)
     lw.op("QUANTIZE", [idx], [out])

@@ -110,6 +110,22 @@ class Norms(nn.Module):
         return a + b + self.gn(x)
 
 
+class TinyConcat(nn.Module):
+    """Activations around 1e-7 (a random-weight full-size YOLO): Concat must still requantize inputs whose scales
+    differ (an absolute tolerance once took 4.85e-7 and 4.77e-7 for equal, and XNNPACK refused the model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1, bias=False), nn.Conv2d(3, 4, 1, bias=False)
+        self.c = nn.Conv2d(8, 4, 1, bias=False)  # a weighted layer after the Concat: it is not post-processing
+        with torch.no_grad():
+            self.b.weight.mul_(1.3)
+
+    def forward(self, x):
+        x = x * 1e-7
+        return self.c(torch.cat([self.a(x), self.b(x)], 1))
+
+
 CASES = {
     "elementwise": (Elementwise, (6, 8, 8)),
     "pooling": (Pooling, (4, 8, 8)),
@@ -119,6 +135,7 @@ CASES = {
     "reductions": (Reductions, (6, 8, 8)),
     "tokens": (Tokens, (6, 8, 8)),
     "norms": (Norms, (6, 8, 8)),
+    "tiny_concat": (TinyConcat, (3, 6, 6)),
 }
 
 
