@@ -133,7 +133,7 @@ def _int8_ranges(graph, onnx_path: str, data, calib, method: str | None, limit: 
     """``({tensor: Range}, table, method)`` for the model's input and every node output.
 
     One calibration for every backend: the Q/DQ tensors take the shared table's amax -- ``calib``, or, without it,
-    the very table `jetsonkit calibrate` makes (``method``, default entropy) from one pass of
+    the very table `jetsonkit calibrate` makes (``method``, default its default) from one pass of
     :func:`jetsonkit.calibrate.collect` on ``data``; the same pass fills the tensors outside the table
     (:data:`OUTSIDE_TABLE_METHOD`). A tensor whose calibration data never went negative gets TFLite's asymmetric
     [0, amax] range (zero point -128), the others a symmetric one.

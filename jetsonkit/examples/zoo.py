@@ -1,9 +1,9 @@
 """A model zoo the project owns: small but faithful re-implementations of the families people deploy on the edge.
 
 Each family keeps the operators and block structure of its public definition, at MNIST scale (input
-``1x1x28x28``, normalised like :mod:`.mnist`; the YOLO-style model pads it to 32x32 inside the graph so its three
-strides divide the input), and is trained for real on the MNIST train split (``scripts/train_zoo.py``; weights
-beside this file as ``zoo_<name>.npz``, tens of kB each), so INT8 deltas are measured on real top-1:
+``1x1x28x28``, normalised like :mod:`.mnist`; the YOLO-style model pads it to 32x32 inside the graph so its
+strides (8, 16) divide the input), and is trained for real on the MNIST train split (``scripts/train_zoo.py``; weights
+beside this file as ``zoo_<name>.npz``, 68-293 kB each), so INT8 deltas are measured on real top-1:
 
 - ``resnet`` — He et al. 2016: Conv/BN/ReLU stem with a padded MaxPool (3, stride 2, pad 1), basic blocks with a
   strided 1x1 projection shortcut, global average pooling, Linear.

@@ -18,10 +18,13 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
+
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
 from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
+
 
 __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
            "QuantizeConfig", "QatConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
@@ -55,7 +58,7 @@ class InputConfig:
 @dataclass(frozen=True)
 class CalibrationConfig:
     data: str
-    method: str = "entropy"
+    method: str = DEFAULT_METHOD
     percentile: float | None = None
     max_samples: int | None = None
 

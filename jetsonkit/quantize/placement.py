@@ -40,6 +40,8 @@ __all__ = [
     "quant_sites",
     "calibration_tensors",
     "decode_nodes",
+    "attention_nodes",
+    "default_float_nodes",
     "has_qdq",
 ]
 
@@ -174,7 +176,7 @@ def quant_sites(model: "onnx.ModelProto", plan: Any = None) -> list[QuantSite]:
     nodes that it does not put in "int8" free of Q/DQ. A detection decode (:func:`decode_nodes`) stays out of
     INT8 unless the plan names its nodes "int8".
     """
-    precision = {name: "fp32" for name in decode_nodes(model)}
+    precision = {name: "fp32" for name in default_float_nodes(model)}
     precision.update(_node_precisions(model, plan))
     return _sites(model, precision)
 
@@ -208,6 +210,35 @@ def calibration_tensors(model: "onnx.ModelProto") -> list[str]:
     """The activation tensors that need a calibrated range for Q/DQ (all of them, with no plan applied: a detection
     decode included, so that a plan can still put it in int8)."""
     return [s.tensor for s in _sites(model, {}) if s.kind == "activation"]
+
+
+# ---------------------------------------------------------------- float by default: attention, detection decode
+
+
+def default_float_nodes(model: "onnx.ModelProto") -> dict[str, str]:
+    """Node name -> reason, for the quantizable nodes that stay out of INT8 unless a plan rule says int8: a
+    transformer's attention MatMuls and residual Adds (:func:`attention_nodes`), a detection decode
+    (:func:`decode_nodes`)."""
+    return {**attention_nodes(model), **decode_nodes(model)}
+
+
+def attention_nodes(model: "onnx.ModelProto") -> dict[str, str]:
+    """In a graph with attention (a MatMul of two activations: Q K^T, attention x V), those MatMuls and the
+    residual Adds, with the reason. Measured on the zoo's ViT (scripts/bench/zoo.py, mse ranges, output SQNR
+    against FP32): everything in INT8 26.3 dB; attention MatMuls in float 29.1 dB; residual Adds in float 28.9 dB;
+    both 33.0 dB (ONNX Runtime's quantize_static 19.6 dB). Softmax inputs were never quantized. Empty for a graph
+    without attention, so CNN residual Adds keep the Q/DQ that lets TensorRT fuse them into the convolution."""
+    consts = _constants(model)
+    names = node_names(model)
+    attention = [n for n, node in zip(names, model.graph.node)
+                 if node.op_type == "MatMul" and len(node.input) >= 2 and not set(node.input[:2]) & consts]
+    if not attention:
+        return {}
+    out = {n: "attention MatMul (two activations): float by default, measured best on the zoo ViT" for n in attention}
+    for name, op in quantizable_nodes(model).items():
+        if op in RESIDUAL_OPS:
+            out[name] = "residual Add in a transformer graph: float by default, measured best on the zoo ViT"
+    return out
 
 
 # ---------------------------------------------------------------- detection decode

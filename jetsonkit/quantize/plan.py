@@ -31,7 +31,7 @@ from typing import Any, Iterable
 from .._deps import require
 from .._io import write_text_atomic
 from ..errors import ConfigError
-from .placement import decode_nodes, node_names, quantizable_nodes
+from .placement import default_float_nodes, node_names, quantizable_nodes
 
 __all__ = ["PRECISIONS", "Rule", "Decision", "PrecisionPlan"]
 
@@ -120,19 +120,20 @@ class PrecisionPlan:
     def resolve(self, model: Any, *, strict: bool = True) -> dict[str, Decision]:
         """Every node's final precision and the rule that decided it, in graph order.
 
-        Quantizable layers start at ``default``, except a detection decode (kept in fp32, the reason given); other layers run in floating point (fp32 unless a rule says
-        fp16). An int8 rule on a layer with no INT8 form leaves it in floating point and says so. With
+        Quantizable layers start at ``default``, except a transformer's attention MatMuls / residual Adds and a
+        detection decode (kept in fp32, the reason given: ``placement.default_float_nodes``); other layers run in
+        floating point (fp32 unless a rule says fp16). An int8 rule on a layer with no INT8 form leaves it in floating point and says so. With
         ``strict``, a rule that matches no node raises ConfigError listing the near misses.
         """
         quantizable = quantizable_nodes(model)
-        decode = decode_nodes(model)
+        floats = default_float_nodes(model)
         names = node_names(model)
         ops = [n.op_type for n in model.graph.node]
         decisions = {}
         for name, op in zip(names, ops):
             q = name in quantizable
-            if name in decode:
-                decisions[name] = Decision("fp32", decode[name] if q else f"float layer ({decode[name]})", op, q)
+            if name in floats:
+                decisions[name] = Decision("fp32", floats[name] if q else f"float layer ({floats[name]})", op, q)
             else:
                 decisions[name] = Decision(self.default if q else "fp32", "default" if q else "float layer", op, q)
         for i, rule in enumerate(self.rules):

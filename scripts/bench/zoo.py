@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import tempfile
 import time
@@ -105,15 +106,30 @@ def ort_static(path: Path, xc: np.ndarray, method: str, out: Path) -> tuple[Path
     return out, {"calibrate_s": seconds}
 
 
-def modelopt(path: Path, xc: np.ndarray, out: Path) -> tuple[Path, dict]:
+def modelopt(path: Path, calib: int, out: Path, folder: str) -> tuple[Path, dict]:
+    """ModelOpt's ONNX INT8 (its default entropy calibration, CPU) in a child process: importing ModelOpt patches
+    ONNX Runtime's calibrators, which would change every ORT run after it in this process."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([folder, str(REPO), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, __file__, "--modelopt-child", str(path), str(out), str(calib)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    return out, {"calibrate_s": float(done.stdout.strip().splitlines()[-1])}
+
+
+def modelopt_child(path: str, out: str, calib: int) -> None:
     import logging
 
+    from jetsonkit.examples import mnist
     from modelopt.onnx.quantization import quantize
 
-    _, seconds = timed(lambda: quantize(str(path), "int8", calibration_data={"input": xc}, calibration_eps=["cpu"],
-                                        output_path=str(out), log_level="ERROR"))
+    xc, _ = mnist.load_split("train", limit=calib)
+    _, seconds = timed(lambda: quantize(path, "int8", calibration_data={"input": xc}, calibration_eps=["cpu"],
+                                        output_path=out, log_level="ERROR"))
     logging.getLogger().handlers.clear()
-    return out, {"calibrate_s": seconds}
+    print(seconds)
 
 
 def score(name: str, model: Path, x: np.ndarray, y: np.ndarray, ref: np.ndarray, n_sqnr: int) -> dict:
@@ -145,7 +161,8 @@ def run_model(name: str, args, folder: Path, xc, x, y) -> dict:
     tools += [(f"ORT {m}", lambda m=m, o=folder / f"{name}.ort-{m}.onnx": ort_static(path, xc, m, o))
               for m in ("MinMax", "Entropy")]
     if args.modelopt:
-        tools.append(("ModelOpt entropy", lambda o=folder / f"{name}.modelopt.onnx": modelopt(path, xc, o)))
+        tools.append(("ModelOpt entropy", lambda o=folder / f"{name}.modelopt.onnx":
+                      modelopt(path, len(xc), o, args.modelopt)))
     row["tools"] = {}
     for label, fn in tools:
         try:
@@ -168,8 +185,8 @@ def table(rows: list[dict]) -> list[str]:
             continue
         cells = []
         for label in labels:
-            t = r["tools"].get(label, {})
-            cells.append("error" if "error" in t else
+            t = r["tools"].get(label)
+            cells.append("–" if t is None else "error" if "error" in t else
                          f"{t['sqnr_db']:.1f} / {100 * (t['top1'] - r['fp32_top1']):+.2f}")
         lines.append(f"| {r['model']} | {100 * r['fp32_top1']:.2f} % | " + " | ".join(cells) + " |")
     return lines
@@ -187,10 +204,12 @@ def main() -> None:
     ap.add_argument("--sqnr", type=int, default=1000, help="test images whose outputs enter the SQNR")
     ap.add_argument("--modelopt", metavar="DIR", help="ModelOpt installed by scripts/bench/modelopt_cpu.sh DIR")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--modelopt-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.modelopt_child:
+        path, out, calib = args.modelopt_child
+        return modelopt_child(path, out, int(calib))
     args.methods = [None if m == "default" else m for m in args.methods.split(",")]
-    if args.modelopt:
-        sys.path.insert(0, args.modelopt)
     from jetsonkit._progress import set_quiet
     from jetsonkit.examples import mnist
 
@@ -204,6 +223,10 @@ def main() -> None:
             rows.append(run_model(name, args, Path(tmp), xc, x, y))
     print(f"# jetsonkit zoo benchmark — {now:%Y-%m-%d %H:%M} UTC\nmachine: {machine()}\n")
     print("\n".join(table(rows)))
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of the whole run: {peak_mb:.0f} MB; calibration images: {args.calib}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "date": now.isoformat(timespec="minutes"),
                                                "calib_images": args.calib, "rows": rows}, indent=2) + "\n")

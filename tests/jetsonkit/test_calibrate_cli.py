@@ -28,7 +28,7 @@ def test_percentile_with_another_method_is_refused_everywhere(mnist_onnx, tmp_pa
 
     assert main(["calibrate", str(mnist_onnx), "--data", "mnist:train:8", "--percentile", "99.9",
                  "-o", str(tmp_path / "c.json")]) == 2
-    assert "option 'percentile' does not apply to calibration method 'entropy'" in capsys.readouterr().err
+    assert "option 'percentile' does not apply to calibration method 'mse'" in capsys.readouterr().err
     with pytest.raises(UsageError, match="option 'percentile' does not apply to calibration method 'mse'"):
         calibrate(mnist_onnx, "mnist:train:8", "mse", percentile=99.9)
     assert not (tmp_path / "c.json").exists()

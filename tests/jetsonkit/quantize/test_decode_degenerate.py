@@ -102,3 +102,34 @@ def test_all_zero_range_keeps_its_layer_in_float_and_warns(dead_branch_onnx, tmp
     ref = ort.InferenceSession(str(dead_branch_onnx), providers=["CPUExecutionProvider"])
     got, want = sess.run(None, {"input": x})[0], ref.run(None, {"input": x})[0]
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_anchor_grid_decode_without_dfl_is_found(session_tmp):
+    """A YOLOv5-style decode (sigmoid, *2 - 0.5, + grid, * stride) has no DFL: the per-anchor grid constant after
+    the last learned conv marks it, and everything computed from it (the final concat) follows."""
+    import torch
+    from torch import nn
+
+    class GridHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 8, 3, padding=1)
+            self.head = nn.Conv2d(8, 4, 1)
+            ys, xs = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+            self.register_buffer("grid", torch.stack((xs, ys)).view(1, 2, 64))
+
+        def forward(self, x):
+            p = self.head(torch.relu(self.conv(x))).flatten(2)  # [B, 4, 64]
+            xy = (p[:, :2].sigmoid() * 2 - 0.5 + self.grid) * 4.0
+            return torch.cat((xy, p[:, 2:].sigmoid() + xy.mean(1, keepdim=True)), 1)
+
+    path = session_tmp / "grid_head.onnx"
+    torch.onnx.export(GridHead().eval(), (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"],
+                      output_names=["output"], opset_version=17, dynamo=False)
+    model = onnx.load(str(path))
+    decode = decode_nodes(model)
+    grid_add = [n for n, why in decode.items() if "anchor / stride" in why]
+    assert len(grid_add) == 1
+    assert next(n for n in model.graph.node if n.output[0] == "output").name in decode
+    learned = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    assert not learned & set(decode)  # the network itself stays quantizable

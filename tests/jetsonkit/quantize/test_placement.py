@@ -5,7 +5,9 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from jetsonkit.quantize.placement import calibration_tensors, has_qdq, node_names, quant_sites, quantizable_nodes
+from jetsonkit.quantize.placement import (attention_nodes, calibration_tensors, has_qdq, node_names, quant_sites,
+                                          quantizable_nodes)
+from jetsonkit.quantize.plan import PrecisionPlan
 
 
 def _sites_by_tensor(model, plan=None):
@@ -45,7 +47,7 @@ def test_residual_add_pool_and_convtranspose(residual_onnx):
 
 def test_attention_matmuls(attention_onnx):
     model = onnx.load(str(attention_onnx))
-    sites = _sites_by_tensor(model)
+    sites = _sites_by_tensor(model, {n: "int8" for n in attention_nodes(model)})  # what a plan can opt back in
     inits = {t.name for t in model.graph.initializer}
     matmuls = [n for n in model.graph.node if n.op_type == "MatMul"]
     both_act = [n for n in matmuls if not set(n.input) & inits]
@@ -56,6 +58,19 @@ def test_attention_matmuls(attention_onnx):
     assert bare and all(sites[n.input[1]].axis == 1 for n in bare)  # [K, N] weight: axis 1
     softmax_in = next(n for n in model.graph.node if n.op_type == "Softmax").input[0]
     assert softmax_in not in sites
+
+
+def test_attention_matmuls_and_transformer_residual_adds_are_float_by_default(attention_onnx, residual_onnx):
+    model = onnx.load(str(attention_onnx))
+    floats = attention_nodes(model)
+    ops = {n: node.op_type for n, node in zip(node_names(model), model.graph.node)}
+    assert sorted(ops[n] for n in floats) == ["Add", "MatMul", "MatMul"]  # q @ k^T, att @ v, the residual Add
+    default = {c for s in quant_sites(model) for c in s.consumers}
+    assert not default & set(floats)
+    assert any(ops[c] == "MatMul" for c in default)  # the MatMul with a weight stays INT8
+    line = next(ln for ln in PrecisionPlan().explain(model).splitlines() if ln.startswith(sorted(floats)[0] + " "))
+    assert "fp32" in line and "measured best on the zoo ViT" in line
+    assert attention_nodes(onnx.load(str(residual_onnx))) == {}  # a CNN keeps its residual Add Q/DQ
 
 
 def test_plan_keeps_layers_free_of_qdq(mnist_onnx):
@@ -84,7 +99,7 @@ def test_shared_testnets_quantize_every_weighted_op(name, session_tmp):
     path = session_tmp / f"{name}.onnx"
     torch.onnx.export(model, (example,), str(path), opset_version=17, dynamo=False)
     proto = onnx.load(str(path))
-    sites = _sites_by_tensor(proto)
+    sites = _sites_by_tensor(proto, {n: "int8" for n in attention_nodes(proto)})
     weighted = [n for n in proto.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
     assert weighted
     for node in weighted:
