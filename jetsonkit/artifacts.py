@@ -7,12 +7,15 @@
   and one message, in every stage (``quantize``, ``convert``, ``build``, ``qat``, sensitivity); ``allow_other_model``
   (``--allow-other-model``) is the one way to use it anyway.
 - ONNX Runtime sessions on the CPU: :func:`ort_session` (thread count, extra graph outputs for calibration).
-- Engine sidecars (``<engine>.json``) are read by :mod:`jetsonkit.engine.sidecar`, TFLite metadata by
-  :func:`jetsonkit.convert.read_metadata`; both are written beside the artifact by the stage that makes it.
+- TFLite metadata: :func:`read_tflite_metadata` (the ``jetsonkit`` entry ``convert`` embeds: layout, I/O dtypes and
+  quantization, precision, calibration, source hash; also written beside the file as ``<model>.tflite.json``).
+- Engine sidecars (``<engine>.json``: TensorRT version, GPU, build options) are written and checked by
+  :mod:`jetsonkit.engine.sidecar`, the TensorRT stage's own file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -22,7 +25,7 @@ from ._io import sha256_bytes, sha256_file
 from .errors import ConfigError, IncompatibleArtifactError, ModelLoadError
 
 __all__ = ["load_onnx", "onnx_source", "model_sha256", "read_table", "check_table_model", "table_ranges", "ort_session",
-           "with_outputs"]
+           "with_outputs", "read_tflite_metadata", "TFLITE_METADATA"]
 
 _MAKE_TABLE = "make one with `jetsonkit calibrate MODEL.onnx --data ... -o calib.json`"
 
@@ -192,3 +195,20 @@ def ort_session(model: Any, *, threads: int | None = None, extra_outputs: Sequen
     except Exception as exc:  # noqa: BLE001 - ORT raises its own types for bad models
         raise ModelLoadError(f"ONNX Runtime cannot load {where}: {exc}",
                              hint="check the file with onnx.checker") from exc
+
+
+TFLITE_METADATA = "jetsonkit"  # the name of the metadata entry ``jetsonkit convert`` writes into a .tflite
+
+
+def read_tflite_metadata(path: str | os.PathLike) -> dict:
+    """The jetsonkit metadata embedded in a .tflite written by ``jetsonkit convert`` ({} if there is none)."""
+    schema = require("ai_edge_litert.schema_py_generated", purpose="reading .tflite metadata")
+    data = Path(path).read_bytes()
+    model = schema.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() is not None and entry.Name().decode() == TFLITE_METADATA:
+            buf = model.Buffers(entry.Buffer())
+            raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
+            return json.loads(raw) if raw else {}
+    return {}

@@ -147,9 +147,9 @@ def _tflite_nhwc_input(model: Any) -> tuple | None:
     with open(model, "rb") as f:
         if f.read(8)[4:8] != b"TFL3":
             return None  # not a flatbuffer: the runtime says so when it opens the file
-    from .convert import read_metadata
+    from .artifacts import read_tflite_metadata
 
-    inputs = read_metadata(model).get("inputs") or []
+    inputs = read_tflite_metadata(model).get("inputs") or []
     if len(inputs) != 1 or inputs[0].get("layout") != "NHWC" or len(inputs[0].get("shape") or ()) != 4:
         return None
     return tuple(int(d) for d in inputs[0]["shape"][1:])

@@ -120,15 +120,3 @@ class TfliteBuilder:
         b = flatbuffers.Builder(1024)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         return bytes(b.Output())
-
-
-def read_metadata_entry(data: bytes, name: str) -> bytes | None:
-    """The bytes of the model metadata entry ``name`` in a .tflite file's contents, or None."""
-    s = schema()
-    model = s.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        md = model.Metadata(i)
-        if md.Name() is not None and md.Name().decode() == name:
-            buf = model.Buffers(md.Buffer())
-            return buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
-    return None

@@ -17,11 +17,11 @@ from pathlib import Path
 from .. import __version__
 from .._io import atomic_path, sha256_file, write_json_atomic
 from .._progress import info
+from ..artifacts import TFLITE_METADATA as METADATA_NAME
+from ..artifacts import read_tflite_metadata as read_metadata  # noqa: F401 - the public name of jetsonkit.convert
 from ..errors import BackendError, IncompatibleArtifactError, InputError, UsageError
-from .flatbuf import read_metadata_entry
 
 PRECISIONS, IO_TYPES, LAYOUTS = ("fp32", "fp16", "int8"), ("float", "int8"), ("nhwc", "nchw")
-METADATA_NAME = "jetsonkit"
 
 
 @dataclass
@@ -232,9 +232,3 @@ def _opcode_names(builder) -> list[str]:
     by_code = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
     codes = {idx: by_code[code] for (code, _), idx in builder.opcodes.items()}
     return [codes[o.opcodeIndex] for o in builder.operators]
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The jetsonkit metadata embedded in a .tflite written by :func:`convert_tflite` ({} if there is none)."""
-    raw = read_metadata_entry(Path(path).read_bytes(), METADATA_NAME)
-    return json.loads(raw) if raw else {}

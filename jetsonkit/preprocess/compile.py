@@ -26,14 +26,29 @@ from ..errors import BackendError, UnsupportedError
 KERNEL_FILE = "preprocess.cu"
 
 
+def kernel_dir() -> Path:
+    """The folder of the ``.cu`` sources: ``$JETSONKIT_KERNELS_DIR``; else ``jetsonkit._kernels``, which an installed
+    jetsonkit (wheel or editable) maps onto the repository's kernels/ folder; else kernels/ beside jetsonkit/ (a
+    source checkout on ``PYTHONPATH``)."""
+    if os.environ.get("JETSONKIT_KERNELS_DIR"):
+        return Path(os.environ["JETSONKIT_KERNELS_DIR"])
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("jetsonkit._kernels")
+    except ImportError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "kernels"
+
+
 def kernel_path() -> Path:
-    """The kernel source: ``$JETSONKIT_KERNELS_DIR``, else the installed ``kernels`` package (package data)."""
-    # jetsonkit/ and kernels/ sit side by side both in the source tree and in site-packages (package data)
-    folder = os.environ.get("JETSONKIT_KERNELS_DIR") or Path(__file__).resolve().parents[2] / "kernels"
-    path = Path(folder) / KERNEL_FILE
+    """The kernel source (see :func:`kernel_dir`)."""
+    path = kernel_dir() / KERNEL_FILE
     if not path.is_file():
         raise UnsupportedError(f"kernel source {path} not found",
-                               hint="reinstall jetsonkit (the kernels package ships the .cu files) or set JETSONKIT_KERNELS_DIR")
+                               hint="reinstall jetsonkit (jetsonkit._kernels ships the .cu files) or set JETSONKIT_KERNELS_DIR")
     return path
 
 

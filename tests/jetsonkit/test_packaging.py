@@ -27,6 +27,17 @@ def test_wheel_ships_the_sources_compiled_at_run_time(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("jetsonkit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("calibrators/_scan.c", "kernels/preprocess.cu", "jetsonkit/engine/trt_api/11.4.json",
+    assert not any(n.startswith("kernels/") for n in names), "a top-level `kernels` package collides with PyPI's"
+    for needed in ("calibrators/_scan.c", "jetsonkit/_kernels/preprocess.cu", "jetsonkit/engine/trt_api/11.4.json",
                    "jetsonkit/examples/mnist_recipe.yaml", "jetsonkit/examples/sensitive_mnist.npz"):
         assert needed in names, f"{needed} missing from the wheel"
+    # installed from the wheel, the kernel source is found inside the package, from any working directory
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe = "from jetsonkit.preprocess.compile import kernel_path; print(kernel_path())"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)}
+    found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert Path(found.stdout.strip()) == site / "jetsonkit" / "_kernels" / "preprocess.cu"
