@@ -1,45 +1,38 @@
-"""Progress and messages for long work, silenced by ``--quiet`` / ``--json``.
+"""Messages and progress of long work, through the ``jetsonkit`` logger (:mod:`logging`).
 
-Library code reports through :func:`progress` and :func:`info`; the CLI decides whether anything is shown.
-Output goes to stderr so that ``--json`` keeps stdout machine-readable.
+Library code reports with :func:`info` (INFO), :func:`warn` (WARNING) and :func:`progress` (INFO lines); it never
+prints and never touches file descriptors. What is shown is the application's choice: the CLI installs a handler
+on stderr (INFO, or WARNING with ``--quiet`` / ``--json``, see :mod:`jetsonkit.cli.streams`); a program using the
+library configures ``logging`` as it likes (``logging.getLogger("jetsonkit")``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import logging
 import sys
 import time
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-_state = {"quiet": False}
-
-
-def set_quiet(quiet: bool) -> None:
-    _state["quiet"] = bool(quiet)
-
-
-def is_quiet() -> bool:
-    return _state["quiet"]
+logger = logging.getLogger("jetsonkit")
 
 
 def info(message: str) -> None:
-    """One line of human-readable status on stderr (nothing when quiet)."""
-    if not _state["quiet"]:
-        print(message, file=sys.stderr, flush=True)
+    """One line of status (INFO)."""
+    logger.info(message)
 
 
 def warn(message: str) -> None:
-    """A warning line on stderr; shown even when quiet, since it may change what the user does."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """A warning (WARNING): something that may change what the user does."""
+    logger.warning(message)
 
 
 def progress(items: Iterable[T], label: str, total: int | None = None, every: float | None = None) -> Iterator[T]:
-    """Yield ``items`` while printing ``label i/total (rate)`` on stderr at most every ``every`` seconds.
+    """Yield ``items`` while logging ``label i/total (rate)`` at most every ``every`` seconds (INFO).
 
-    On a terminal the line redraws in place every 0.5 s; in a log (CI) a new line is written every 10 s, plus the last.
+    On a terminal the line redraws in place every 0.5 s (the record carries ``end="\r"``, which the CLI's handler
+    honours); in a log (CI) a new line every 10 s, plus the last.
     """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
@@ -48,45 +41,15 @@ def progress(items: Iterable[T], label: str, total: int | None = None, every: fl
     tty = sys.stderr.isatty()
     if every is None:
         every = 0.5 if tty else 10.0
+    shown = logger.isEnabledFor(logging.INFO)
     for i, item in enumerate(items, 1):
         yield item
         now = time.perf_counter()
-        if not _state["quiet"] and (now - last >= every or (total is not None and i == total)):
+        if shown and (now - last >= every or (total is not None and i == total)):
             last = now
             of = f"/{total}" if total else ""
             rate = i / max(now - start, 1e-9)
             end = "\r" if tty and (total is None or i < total) else "\n"
-            print(f"{label} {i}{of} ({rate:.1f}/s)", end=end, file=sys.stderr, flush=True)
-    if not _state["quiet"] and tty and total is not None and i and i < total:
-        print(file=sys.stderr)
-
-
-@contextlib.contextmanager
-def fd_discarded(fd: int) -> Iterator[None]:
-    """Point file descriptor ``fd`` (1 or 2) at /dev/null for the block: native code (C++ in torch's exporter,
-    LiteRT) writes there directly, past Python's sys.stdout / sys.stderr. Without a real fd, nothing is redirected."""
-    stream = sys.stdout if fd == 1 else sys.stderr
-    try:
-        stream.flush()
-        saved = os.dup(fd)
-    except (OSError, ValueError):  # no real fd (embedded interpreters): nothing to redirect
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as sink:
-            os.dup2(sink.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """While quiet, discard what native libraries print on stderr (e.g. LiteRT's "INFO: Created TensorFlow Lite
-    XNNPACK delegate"); errors they raise as Python exceptions still propagate."""
-    if not _state["quiet"]:
-        yield
-        return
-    with fd_discarded(2):
-        yield
+            logger.info(f"{label} {i}{of} ({rate:.1f}/s)", extra={"end": end})
+    if shown and tty and total is not None and i and i < total:
+        logger.info("", extra={"end": "\n"})

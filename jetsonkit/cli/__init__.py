@@ -19,6 +19,7 @@ inputs name (model, spec file, weights, table, plan, data): no command replaces 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import pkgutil
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .. import __version__
-from .._progress import set_quiet
+from .streams import configure_logging, native_output
 from ..errors import CheckFailed, JetsonkitError
 
 __all__ = ["CommandResult", "main", "build_parser"]
@@ -130,7 +131,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
     refuse_overwriting_inputs(outputs, inputs)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, process: bool = False) -> int:
+    """Run one command in this interpreter (tests call it). ``process``: this is the ``jetsonkit`` process itself
+    (:func:`console_main`), whose native fd output follows --quiet / --json while the command runs."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
@@ -150,12 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
         return EXIT_BAD_INPUT
     as_json = getattr(args, "json", False)
-    set_quiet(getattr(args, "quiet", False) or as_json)
+    configure_logging(getattr(args, "quiet", False) or as_json)
     debug = getattr(args, "debug", False)
     try:
         try:
             _check_outputs(args)
-            result = args._run(args)
+            quiet = getattr(args, "quiet", False)
+            with native_output(quiet, as_json) if process else contextlib.nullcontext():
+                result = args._run(args)
         except OSError as exc:
             from .._io import from_os_error
 
@@ -193,4 +198,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:  # pragma: no cover - thin wrapper
-    sys.exit(main())
+    """The ``jetsonkit`` process: native libraries' fd output follows --quiet / --json (:mod:`.streams`)."""
+    sys.exit(main(process=True))

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from .._deps import require
-from .._progress import fd_discarded
 from ..errors import UnsupportedError
 
 __all__ = ["EXPORTERS", "run_exporter", "locate_op"]
@@ -81,14 +80,15 @@ def _export_with(torch, name: str, model, args, path, opset, input_names, output
 
 @contextlib.contextmanager
 def _quiet_torch():
-    """Silence the exporters' warnings and prints (Python's and the C++ "Torch IR graph at exception" dump on file
-    descriptor 1), so that ``--json`` keeps stdout clean; errors still propagate."""
+    """Silence the exporters' warnings and Python prints, so that ``--json`` keeps stdout clean (the C++ "Torch IR
+    graph at exception" dump on file descriptor 1 is the CLI process's to route: :mod:`jetsonkit.cli.streams`);
+    errors still propagate."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch._export", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), fd_discarded(1):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
-from .._progress import native_stderr_silenced
 from ..errors import BackendError, ModelLoadError, UsageError
 from .base import Runtime
 from .tensors import TensorInfo, dynamic_dim
@@ -65,10 +64,10 @@ class LiteRTRunner(Runtime):
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise UsageError(f"litert option threads={threads!r} must be an int >= 1", hint="or None for LiteRT's 1")
         try:
-            with native_stderr_silenced():  # LiteRT prints an INFO line per delegate; --quiet means quiet
-                self._interp = litert.Interpreter(model_path=str(self.path), num_threads=threads,
-                                                  experimental_op_resolver_type=resolver)
-                self._interp.allocate_tensors()
+            # LiteRT prints an INFO line per delegate on fd 2; the CLI process discards it with --quiet
+            self._interp = litert.Interpreter(model_path=str(self.path), num_threads=threads,
+                                              experimental_op_resolver_type=resolver)
+            self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"LiteRT cannot load {str(self.path)!r}: {str(exc).splitlines()[0][:300]}",
                                  hint="the file is corrupted, truncated or uses ops this LiteRT lacks; convert it "

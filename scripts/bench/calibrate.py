@@ -177,9 +177,9 @@ def memory_child(tool: str, model: str, n: int) -> dict:
     import onnxruntime  # noqa: F401 - imported before the baseline so both tools start equal
 
     import calibrators  # noqa: F401
-    from jetsonkit._progress import set_quiet
+    import logging
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     with tempfile.TemporaryDirectory() as tmp:
         Path("/proc/self/clear_refs").write_text("5")
         base = _status_kb("VmRSS")
@@ -239,9 +239,9 @@ def main() -> None:
         print(json.dumps(memory_child(tool, model, int(n))))
         return
     import calibrators
-    from jetsonkit._progress import set_quiet
+    import logging
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     now = datetime.datetime.now(datetime.timezone.utc)
     results: dict = {"machine": machine(), "date": now.isoformat(timespec="minutes"),
                       "load_average_start": os.getloadavg(), "scan": calibrators.scan_status()}

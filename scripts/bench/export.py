@@ -70,9 +70,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     repeat = 1 if args.quick else args.repeat
-    from jetsonkit._progress import set_quiet
+    import logging
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     import torch
 
     rows = []

@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from jetsonkit._progress import set_quiet
+    import logging
     from jetsonkit.calibrate import calibrate
     from jetsonkit.evaluate import top1
     from jetsonkit.examples import mnist, sensitive
@@ -105,7 +105,7 @@ def main() -> None:
     from jetsonkit.quantize.qdq import quantize_qdq
     from jetsonkit.sparsity.torchdata import batches
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     torch.manual_seed(0)
     n_train, n_test = (5000, 2000) if args.quick else (20000, 10000)
     x, y = mnist.load_split("test", limit=n_test)

@@ -156,10 +156,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    from jetsonkit._progress import set_quiet
+    import logging
     from jetsonkit.examples import mnist, sensitive, testnets
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     print(f"# jetsonkit quantize benchmark — {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine()}\n")
     with tempfile.TemporaryDirectory() as tmp:

@@ -57,12 +57,12 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import torch
 
-    from jetsonkit._progress import set_quiet
+    import logging
     from jetsonkit.examples import mnist
     from jetsonkit.sparsity import finetune, prune_2to4
     from jetsonkit.sparsity.torchdata import batches, top1
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     torch.manual_seed(0)
     n_train, n_test = (2000, 2000) if args.quick else (args.train, None)
     xt, yt = mnist.load_split("test", limit=n_test)
