@@ -18,14 +18,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from ._deps import require
 from ._io import sha256_bytes, sha256_file
-from .errors import ConfigError, IncompatibleArtifactError, ModelLoadError
+from .errors import ConfigError, DataError, IncompatibleArtifactError, ModelLoadError
 
 __all__ = ["load_onnx", "onnx_source", "model_sha256", "read_table", "check_table_model", "table_ranges", "ort_session",
-           "with_outputs", "read_tflite_metadata", "TFLITE_METADATA"]
+           "with_outputs", "ort_predictor", "check_fits", "batched", "read_tflite_metadata", "TFLITE_METADATA"]
+
+DEFAULT_BATCH = 500  # samples per ONNX Runtime run when the model's batch axis is free
 
 _MAKE_TABLE = "make one with `jetsonkit calibrate MODEL.onnx --data ... -o calib.json`"
 
@@ -195,6 +199,53 @@ def ort_session(model: Any, *, threads: int | None = None, extra_outputs: Sequen
     except Exception as exc:  # noqa: BLE001 - ORT raises its own types for bad models
         raise ModelLoadError(f"ONNX Runtime cannot load {where}: {exc}",
                              hint="check the file with onnx.checker") from exc
+
+
+
+def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function ``x -> first output`` running ``model`` (path or ModelProto) in ONNX Runtime on the CPU."""
+    sess = ort_session(model, threads=threads, purpose="evaluation in ONNX Runtime")
+    inp = sess.get_inputs()[0]
+    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
+    where = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
+
+    def run(x: np.ndarray) -> np.ndarray:
+        check_fits(x, inp, where)
+        return batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH, exact=bool(fixed))
+
+    return run
+
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
+
+
+def check_fits(x: np.ndarray, inp: Any, where: str) -> None:
+    """DataError naming the input tensor when ``x`` has the wrong rank, fixed dimension or dtype for ONNX Runtime
+    input ``inp``."""
+    want = [d if isinstance(d, int) else "?" for d in (inp.shape or [])]
+    fits = len(want) == x.ndim and all(w == "?" or w == d for w, d in zip(want[1:], x.shape[1:]))
+    if not fits:
+        raise DataError(f"data shape {list(x.shape)} does not fit input {inp.name!r} of {where} "
+                        f"[{', '.join(map(str, want))}]", hint="pass samples shaped like the model's input (NCHW)")
+    dtype = _ORT_DTYPES.get(inp.type)
+    if dtype and x.dtype != np.dtype(dtype):
+        raise DataError(f"data dtype {x.dtype} does not fit input {inp.name!r} of {where} ({dtype})",
+                        hint=f"convert the data first, e.g. x.astype(numpy.{dtype}) with the model's scaling")
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, exact: bool = False) -> np.ndarray:
+    """``fn`` over ``x`` in batches; ``exact`` (a static batch axis): a short last batch is padded with copies of
+    its last sample and the padding's outputs dropped."""
+    outs = []
+    for i in range(0, len(x), batch):
+        part = np.asarray(x[i:i + batch])
+        short = batch - len(part) if exact else 0
+        if short:
+            part = np.concatenate([part, np.repeat(part[-1:], short, axis=0)])
+        out = np.asarray(fn(part))
+        outs.append(out[:len(out) - short] if short else out)
+    return np.concatenate(outs, axis=0)
 
 
 TFLITE_METADATA = "jetsonkit"  # the name of the metadata entry ``jetsonkit convert`` writes into a .tflite

@@ -15,12 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._deps import require
-from .errors import DataError, ModelLoadError
+from .artifacts import DEFAULT_BATCH, ort_predictor  # noqa: F401 - ort_predictor: part of this module's API
+from .artifacts import batched as _batched
+from .errors import DataError
 
 __all__ = ["Agreement", "predict", "top1", "agreement", "ort_predictor", "fit_input_layout"]
-
-DEFAULT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -34,63 +33,6 @@ class Agreement:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A function ``x -> first output`` running ``model`` (path or ModelProto) in ONNX Runtime on the CPU."""
-    ort = require("onnxruntime", purpose="evaluation in ONNX Runtime")
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    src = model.SerializeToString() if hasattr(model, "SerializeToString") else os.fspath(model)
-    if isinstance(src, str) and not Path(src).is_file():
-        raise ModelLoadError(f"model {src!r} not found", hint="pass an existing .onnx file")
-    try:
-        sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - ORT raises its own types for bad models
-        raise ModelLoadError(f"ONNX Runtime cannot load {src if isinstance(src, str) else 'the model'}: {exc}",
-                             hint="check the file with onnx.checker") from exc
-    inp = sess.get_inputs()[0]
-    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
-    where = src if isinstance(src, str) else "the model"
-
-    def run(x: np.ndarray) -> np.ndarray:
-        _check_fits(x, inp, where)
-        return _batched(lambda b: sess.run(None, {inp.name: b})[0], x, fixed or DEFAULT_BATCH, exact=bool(fixed))
-
-    return run
-
-
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
-
-
-def _check_fits(x: np.ndarray, inp: Any, where: str) -> None:
-    """DataError naming the input tensor when ``x`` has the wrong rank, fixed dimension or dtype for it."""
-    want = [d if isinstance(d, int) else "?" for d in (inp.shape or [])]
-    fits = len(want) == x.ndim and all(w == "?" or w == d for w, d in zip(want[1:], x.shape[1:]))
-    if not fits:
-        raise DataError(f"data shape {list(x.shape)} does not fit input {inp.name!r} of {where} "
-                        f"[{', '.join(map(str, want))}]", hint="pass samples shaped like the model's input (NCHW)")
-    dtype = _ORT_DTYPES.get(inp.type)
-    if dtype and x.dtype != np.dtype(dtype):
-        raise DataError(f"data dtype {x.dtype} does not fit input {inp.name!r} of {where} ({dtype})",
-                        hint=f"convert the data first, e.g. x.astype(numpy.{dtype}) with the model's scaling")
-
-
-def _batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, exact: bool = False) -> np.ndarray:
-    """``fn`` over ``x`` in batches; ``exact`` (a static batch axis): a short last batch is padded with copies of
-    its last sample and the padding's outputs dropped."""
-    outs = []
-    for i in range(0, len(x), batch):
-        part = np.asarray(x[i:i + batch])
-        short = batch - len(part) if exact else 0
-        if short:
-            part = np.concatenate([part, np.repeat(part[-1:], short, axis=0)])
-        out = np.asarray(fn(part))
-        outs.append(out[:len(out) - short] if short else out)
-    return np.concatenate(outs, axis=0)
 
 
 def _predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -200,7 +200,7 @@ def parse_onnx(trt: Any, builder: Any, plan: BuildPlan, onnx_path: str, logger: 
     parser = trt.OnnxParser(network, logger)
     if parser.parse_from_file(str(onnx_path)):
         return network, parser
-    named = parse_version(plan.trt_version).major >= 10
+    named = parse_version(plan.trt_version).parser_errors_name_nodes
     errors = []
     for i in range(parser.num_errors):
         err = parser.get_error(i)

@@ -98,7 +98,7 @@ def make_plan(info: OnnxInfo, options: BuildOptions, trt_version: str | TrtVersi
     plan = BuildPlan(trt_version=str(v), precision=options.precision)
     if v.needs_explicit_batch_flag:
         plan.network_flags.append("EXPLICIT_BATCH")
-    plan.progress_monitor = v.major >= 10
+    plan.progress_monitor = v.has_progress_monitor
     if v.always_strongly_typed:
         plan.notes.append("TensorRT 11 networks are strongly typed: precisions come from the graph's types and Q/DQ")
     _plan_int8(plan, info, options, v)
@@ -264,7 +264,7 @@ def _plan_dla(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVers
     if not low:
         raise InputError("DLA runs FP16 and INT8 layers only, and this build is FP32",
                          hint="add --precision fp16 (or int8 / best) when using --dla")
-    if v.always_strongly_typed and (v.major, v.minor, v.patch) < (11, 4, 1):
+    if not v.has_dla:
         raise UnsupportedError(f"TensorRT {v} has no DLA support (TensorRT 11 adds DLA from 11.4.1, AGX Orin)",
                                hint="build for DLA with TensorRT 10.x (JetPack 6) or 11.4.1+")
     for i, prof in enumerate(plan.profiles):

@@ -1,6 +1,9 @@
-"""TensorRT versions and what each one can do, as facts the build plan is computed from.
+"""TensorRT versions and what each one can do, as facts the build plan and the runtime are computed from.
 
-Sources: the TensorRT release notes and API headers as summarised in ../shared/FACTS.md and ARCHITECTURE.md:
+The one place that compares version numbers: everything else asks a :class:`TrtVersion` property.
+
+Sources: the TensorRT release notes (docs.nvidia.com/deeplearning/tensorrt/latest/getting-started/release-notes.html)
+and API headers:
 10.1 deprecated implicit quantization (calibrators, dynamic ranges); 10.12 deprecated the FP16 / INT8 /
 OBEY_PRECISION_CONSTRAINTS builder flags and ``ILayer.precision``; 11.0 removed all of those (strong typing always
 on). 8.6 added version-compatible engines, hardware-compatibility levels and builder optimisation levels.
@@ -62,6 +65,26 @@ class TrtVersion:
     def needs_explicit_batch_flag(self) -> bool:
         """Before 10.0 an ONNX network must be created with NetworkDefinitionCreationFlag.EXPLICIT_BATCH."""
         return self.major < 10
+
+    @property
+    def has_progress_monitor(self) -> bool:
+        """IProgressMonitor (builder progress callbacks) exists from 10.0."""
+        return self.major >= 10
+
+    @property
+    def has_output_allocator(self) -> bool:
+        """Outputs with data-dependent shapes are read through an IOutputAllocator (jetsonkit: from 10.0)."""
+        return self.major >= 10
+
+    @property
+    def parser_errors_name_nodes(self) -> bool:
+        """The ONNX parser's errors carry ``node_name()`` (10.0+)."""
+        return self.major >= 10
+
+    @property
+    def has_dla(self) -> bool:
+        """DLA builds: every 8.x / 10.x; TensorRT 11 from 11.4.1 (AGX Orin)."""
+        return not self.always_strongly_typed or (self.major, self.minor, self.patch) >= (11, 4, 1)
 
     @property
     def has_version_compatible(self) -> bool:

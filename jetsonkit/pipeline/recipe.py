@@ -20,8 +20,11 @@ from typing import Any
 
 from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
 
+from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
+from ..engine.options import PRECISIONS as TRT_PRECISIONS
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
+from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
 from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
@@ -31,8 +34,9 @@ __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig"
            "load_recipe", "BACKENDS", "METRICS"]
 
 BACKENDS = ("onnxruntime", "tflite", "tensorrt")
-PRECISIONS = {"onnxruntime": ("fp32", "fp16", "int8"), "tflite": ("fp32", "fp16", "int8"),
-              "tensorrt": ("fp32", "fp16", "int8")}
+# each backend's precisions from its stage (a recipe target names one precision: TensorRT's "best" mix is the CLI's)
+PRECISIONS = {"onnxruntime": ORT_PRECISIONS, "tflite": TFLITE_PRECISIONS,
+              "tensorrt": tuple(p for p in TRT_PRECISIONS if p != "best")}
 METRICS = ("top1", "agreement")
 DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

@@ -111,7 +111,7 @@ class _Evaluator:
     """Runs Q/DQ variants of one model in ONNX Runtime on fixed inputs and scores them against FP32."""
 
     def __init__(self, model: Any, ranges: dict[str, float], x: np.ndarray, y: np.ndarray | None):
-        from ..evaluate import ort_predictor
+        from ..artifacts import ort_predictor
 
         self.model, self.ranges, self.x, self.y = model, ranges, x, y
         self._predictor = ort_predictor

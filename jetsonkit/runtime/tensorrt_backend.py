@@ -21,7 +21,6 @@ and detaches the primary context, so a process that switches models does not lea
 
 from __future__ import annotations
 
-import importlib
 import queue
 from typing import Any
 
@@ -29,12 +28,13 @@ import numpy as np
 
 from .._deps import require
 from .._progress import warn
+from ..engine.versions import parse_version
 from ..errors import BackendError, ModelLoadError, UnsupportedError
 from .base import Runtime
 from .cuda_stream import CudaDevice, GpuTiming, GraphCache, HostDeviceBuffer, Pipeline, Slot
 from .handle import InferHandle
 from .tensors import TensorInfo
-from .trt_plan import EngineIO, IOTensor, ProfileBounds, max_shape, plan_buffers, select_profile, tensor_infos, trt_major
+from .trt_plan import EngineIO, IOTensor, ProfileBounds, max_shape, plan_buffers, select_profile, tensor_infos
 
 
 def _bounds(shapes: Any) -> ProfileBounds:
@@ -128,11 +128,8 @@ class TensorRTRunner(Runtime):
         """Check the build sidecar against this machine (before deserialising); return it, or None without one."""
         if not self.options["check_sidecar"]:
             return None
-        try:
-            sidecar_mod = importlib.import_module("jetsonkit.engine.sidecar")
-        except ImportError:
-            warn(f"{self.path.name}: jetsonkit.engine is not available, engine compatibility not checked")
-            return None
+        from ..engine import sidecar as sidecar_mod
+
         if not sidecar_mod.sidecar_path(self.path).exists():
             warn(f"{self.path.name}: no sidecar {sidecar_mod.sidecar_path(self.path).name}; TensorRT version and GPU "
                  "compatibility are not checked before deserialising")
@@ -191,7 +188,7 @@ class TensorRTRunner(Runtime):
     def _load_impl(self) -> tuple[list[TensorInfo], list[TensorInfo]]:
         self.device = CudaDevice(int(self.options["device"]))
         trt = require("tensorrt", purpose="running TensorRT engines")
-        self.trt, self.major = trt, trt_major(trt.__version__)
+        self.trt, self.version = trt, parse_version(trt.__version__)
         try:
             sidecar = self._check_sidecar(trt.__version__)
             with self.device.active():
@@ -201,7 +198,7 @@ class TensorRTRunner(Runtime):
                 output_max = self._output_max_shapes(probe, self.device.cuda.Stream())
                 del probe
                 self.data_dependent = [n for n, shape in output_max.items() if shape is None]
-                if self.data_dependent and self.major < 10:
+                if self.data_dependent and not self.version.has_output_allocator:
                     raise UnsupportedError(f"{self.path.name}: outputs {self.data_dependent} have data-dependent shapes; "
                                            f"jetsonkit reads them with an IOutputAllocator from TensorRT 10 on, not "
                                            f"{trt.__version__}", hint="run this engine with TensorRT 10 (JetPack 6.1+)")

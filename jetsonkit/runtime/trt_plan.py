@@ -66,14 +66,6 @@ class EngineIO:
         return not any(t.is_dynamic for t in self.tensors)
 
 
-def trt_major(version: str) -> int:
-    """The major version of a TensorRT version string ("10.3.0.30" -> 10)."""
-    try:
-        return int(str(version).split(".")[0])
-    except ValueError:
-        raise UnsupportedError(f"cannot read the TensorRT version {version!r}") from None
-
-
 def tensor_infos(io: EngineIO) -> tuple[list[TensorInfo], list[TensorInfo]]:
     """Runner metadata: dynamic axes as "?"; inputs carry the union of all profiles' bounds."""
     def info(t: IOTensor) -> TensorInfo:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ...engine.options import INT8_MODES, PRECISIONS
+
 NAME = "build"
 HELP = "build a TensorRT engine (or print the build plan for a TensorRT version with --dry-run)"
 DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engine>.json and a build report. "
@@ -15,9 +17,9 @@ DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engin
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("onnx", help="the ONNX model (a Q/DQ graph from `jetsonkit quantize` for INT8)")
     p.add_argument("-o", "--output", "--saveEngine", help="engine path (default: <onnx stem>.engine)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8", "best"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="best = INT8 + FP16 (layers without INT8 fall back to FP16, not FP32)")
-    p.add_argument("--int8-mode", choices=("qdq", "calibrator", "cache", "dynamic-range"), default="qdq",
+    p.add_argument("--int8-mode", choices=INT8_MODES, default="qdq",
                    help="qdq (all versions) or legacy implicit INT8 from --calib (TensorRT <= 10.x)")
     p.add_argument("--calib", help="jetsonkit calibration table (JSON) for the implicit INT8 modes")
     p.add_argument("--calib-shape", action="append", default=[], metavar="NAME:SHAPE",

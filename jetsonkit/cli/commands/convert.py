@@ -9,6 +9,7 @@ from pathlib import Path
 
 from calibrators.methods import DEFAULT_METHOD
 
+from ...convert.tflite import IO_TYPES, LAYOUTS, PRECISIONS
 from .. import CommandResult
 from ..args import add_calib_arguments, add_method_arguments
 from ...errors import UsageError
@@ -23,7 +24,7 @@ DESCRIPTION = (HELP + ". NHWC input by default (what a camera gives); the layout
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model.onnx, or a PyTorch spec (package.module:factory) with --input")
     parser.add_argument("--to", choices=("tflite",), default="tflite", help="target format (default tflite)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("-o", "--output", help="output .tflite (default: MODEL.<precision>.tflite)")
     parser.add_argument("--data", help="calibration samples, as for `jetsonkit calibrate`: mnist:<train|val|test>"
                                        "[:limit] (the bundled real MNIST), a .npy / .npz file in the model's NCHW "
@@ -34,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_method_arguments(parser, default=None, options=False,
                          help_=f"without --calib: the range method of the table made here (default {DEFAULT_METHOD}, "
                                "as `jetsonkit calibrate`)")
-    parser.add_argument("--io", choices=("float", "int8"), default="float",
+    parser.add_argument("--io", choices=IO_TYPES, default="float",
                         help="int8 model: float I/O (quantized inside, default) or int8 I/O")
-    parser.add_argument("--input-layout", choices=("nhwc", "nchw"), default="nhwc",
+    parser.add_argument("--input-layout", choices=LAYOUTS, default="nhwc",
                         help="layout callers feed 4-D inputs in (default nhwc, a camera's layout)")
     parser.add_argument("--input-shape", metavar="NxCxHxW",
                         help="ONNX model with dynamic H / W (a detector): the size to convert at, e.g. 1x3x640x640")

@@ -11,7 +11,7 @@ import pytest
 
 from jetsonkit.errors import InputSpecError, UnsupportedError
 from jetsonkit.runtime.trt_plan import (EngineIO, IOTensor, ProfileBounds, aligned, max_shape, plan_buffers,
-                                        select_profile, tensor_infos, trt_major)
+                                        select_profile, tensor_infos)
 
 F32, F16 = np.dtype(np.float32), np.dtype(np.float16)
 SMALL = ProfileBounds((1, 3, 224, 224), (1, 3, 224, 224), (4, 3, 224, 224))
@@ -21,9 +21,11 @@ LOGITS = IOTensor("logits", False, F32, (-1, 1000))
 IO = EngineIO((IMAGES, LOGITS), num_profiles=2)
 
 
-@pytest.mark.parametrize("version,major", [("8.5.2.2", 8), ("10.3.0.30", 10), ("11.4.0", 11)])
-def test_trt_major(version, major):
-    assert trt_major(version) == major
+@pytest.mark.parametrize("version,output_allocator", [("8.5.2.2", False), ("10.3.0.30", True), ("11.4.0", True)])
+def test_runtime_capabilities_come_from_the_one_version_model(version, output_allocator):
+    from jetsonkit.engine.versions import parse_version
+
+    assert parse_version(version).has_output_allocator is output_allocator
 
 
 def test_select_profile_by_batch():
