@@ -210,10 +210,11 @@ def main() -> None:
         path, out, calib = args.modelopt_child
         return modelopt_child(path, out, int(calib))
     args.methods = [None if m == "default" else m for m in args.methods.split(",")]
-    from jetsonkit._progress import set_quiet
+    import logging
+
     from jetsonkit.examples import mnist
 
-    set_quiet(True)
+    logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     now = datetime.datetime.now(datetime.timezone.utc)
     xc, _ = mnist.load_split("train", limit=args.calib)
     x, y = mnist.load_split("test", limit=args.test)

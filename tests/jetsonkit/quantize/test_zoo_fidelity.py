@@ -42,14 +42,12 @@ def _ort_minmax(path, xc, out):
 
 @pytest.mark.parametrize("name", zoo.NAMES)
 def test_zoo_default_int8_keeps_top1_and_beats_ort(name, mnist_test, tmp_path):
-    from jetsonkit._progress import set_quiet
     from jetsonkit.calibrate import calibrate
     from jetsonkit.evaluate import predict
     from jetsonkit.examples import mnist
     from jetsonkit.export import export_onnx
     from jetsonkit.quantize.qdq import quantize_qdq
 
-    set_quiet(True)
     x, y = mnist_test
     xc, _ = mnist.load_split("train", limit=512)
     path = tmp_path / f"{name}.onnx"
