@@ -1,7 +1,7 @@
 """jetsonkit's calibration table as TensorRT's own implicit-INT8 input (TensorRT <= 10.x).
 
-The cache text itself (``TRT-<version>-EntropyCalibration2`` + ``<tensor>: <hex of amax/127>``, see FACTS.md and
-TensorRT's sampleINT8) is written by the calibration area's ``calibrators.trtcache``; this module only loads the
+The cache text itself (``TRT-<version>-EntropyCalibration2`` + ``<tensor>: <hex of amax/127>``, as TensorRT's
+sampleINT8 writes it: github.com/NVIDIA/TensorRT/tree/release/10.3/samples/sampleINT8) is written by the calibration area's ``calibrators.trtcache``; this module only loads the
 table and turns that package's ValueError into jetsonkit's ConfigError.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from .._deps import require
 from ..errors import ConfigError
 
 __all__ = ["encode_calibration_cache", "load_table_amax"]
@@ -18,7 +17,8 @@ __all__ = ["encode_calibration_cache", "load_table_amax"]
 
 def encode_calibration_cache(amax: Mapping[str, float], trt_version: str) -> bytes:
     """The cache an IInt8EntropyCalibrator2 hands back to TensorRT instead of calibrating."""
-    trtcache = require("calibrators.trtcache", purpose="writing a TensorRT calibration cache")
+    from calibrators import trtcache
+
     try:
         return trtcache.format_trt_cache(dict(amax), str(trt_version)).encode("ascii")
     except ValueError as exc:

@@ -23,8 +23,9 @@ def resolve_layer_precisions(plan: Any, onnx_path: str | os.PathLike) -> dict[st
     if isinstance(plan, Mapping):
         return {str(k): str(v).lower() for k, v in plan.items()}
     if isinstance(plan, (str, os.PathLike)):
-        mod = require("jetsonkit.quantize.plan", purpose="reading the precision plan")
-        plan = mod.PrecisionPlan.load(str(plan))
+        from ..quantize.plan import PrecisionPlan
+
+        plan = PrecisionPlan.load(str(plan))
     onnx = require("onnx", purpose="resolving the precision plan against the model")
     model = onnx.load(str(onnx_path), load_external_data=False)
     if hasattr(plan, "layer_precisions"):

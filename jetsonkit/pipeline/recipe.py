@@ -24,7 +24,9 @@ from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
+from ..qat.stage import QatSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
+from ..settings import SettingError, check
 from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
@@ -106,19 +108,12 @@ class QuantizeConfig:
     weights: str = "int8"
 
 
-@dataclass(frozen=True)
-class QatConfig:
-    """Quantization-aware training (``jetsonkit.qat.run_qat``) for the targets with ``qat: true``."""
+@dataclass(frozen=True, kw_only=True)
+class QatConfig(QatSettings):
+    """``stages.qat``: the QAT stage's own settings (:class:`jetsonkit.qat.stage.QatSettings`: same keys, defaults
+    and checks as ``jetsonkit qat``'s flags) plus the training data."""
 
     data: str
-    epochs: int = 1
-    lr: float = 1e-4
-    scale_lr: float = 1e-2
-    batch_size: int = 64
-    max_steps: int | None = None
-    learn_scales: bool = False
-    distill: bool = False
-    batchnorm: str = "fold"
 
 
 @dataclass(frozen=True)
@@ -219,14 +214,15 @@ def _build(doc: LocatedYaml, cls: type, value: Any, path: tuple, extra: dict | N
     if not isinstance(value, dict):
         raise _fail(doc, path, f"expected a mapping of {cls.__name__} keys, got {value!r}")
     hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls) if f.name != "lines" and f.name not in (extra or {})]
+    offered = [f for f in fields(cls) if f.metadata.get("recipe", True)]  # a settings field may be CLI-only
+    known = [f.name for f in offered if f.name != "lines" and f.name not in (extra or {})]
     for key in value:
         if str(key) not in known:
             near = difflib.get_close_matches(str(key), known, n=1)
             raise _fail(doc, path + (str(key),), "unknown key",
                         hint=f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}")
     kwargs = dict(extra or {})
-    for f in fields(cls):
+    for f in offered:
         if f.name in kwargs or f.name == "lines":
             continue
         if f.name in value:
@@ -324,14 +320,10 @@ def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: Model
     if model.spec is None:
         raise _fail(doc, path, "quantization-aware training needs the PyTorch model",
                     hint="give model.spec (and weights) instead of model.onnx, or drop stages.qat")
-    for key in ("epochs", "batch_size", "max_steps"):
-        value = getattr(qat, key)
-        if value is not None and value < 1:
-            raise _fail(doc, path + (key,), f"{key} must be >= 1, got {value}")
-    for key in ("lr", "scale_lr"):
-        if getattr(qat, key) <= 0:
-            raise _fail(doc, path + (key,), f"{key} must be > 0, got {getattr(qat, key)}")
-    _choice(doc, qat.batchnorm, ("fold", "freeze"), path + ("batchnorm",))
+    try:
+        check(qat)
+    except SettingError as exc:
+        raise _fail(doc, path + (exc.key,), str(exc)) from None
     data = _data_spec(doc, base, qat.data, path + ("data",))
     if not qat.distill and not _labelled(doc, data, path + ("data",)):
         raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels",

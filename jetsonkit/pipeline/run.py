@@ -177,8 +177,9 @@ class _Run:
             if t.precision == "int8":
                 return (self.qat(t.sparsity) if t.qat else self.qdq(t.sparsity)), {}
             path = self.out / f"{onnx.stem}.fp16.onnx"
-            return path, self.store.run(f"fp16-{onnx.stem}", {}, [onnx], [path.name],
-                                        lambda: steps.fp16_onnx_stage(onnx, path))
+            plan = self.recipe.stages.quantize.plan
+            return path, self.store.run(f"fp16-{onnx.stem}", {"plan": plan}, [onnx, *_files(plan)], [path.name],
+                                        lambda: steps.fp16_onnx_stage(onnx, path, plan))
         if t.backend == "tflite":
             table = self.table(t.sparsity) if t.precision == "int8" else None
             path = self.out / f"{onnx.stem}.{t.precision}{'' if t.input_layout == 'nhwc' else '.nchw'}.tflite"
@@ -198,9 +199,10 @@ class _Run:
         table = self.table(t.sparsity) if t.precision == "int8" else None
         reason = steps.tensorrt_buildable()
         outputs = [f"{t.name}.engine"] if reason is None else [f"{t.name}.build-plan.txt", f"{t.name}.build-plan.json"]
-        result = self.store.run(f"tensorrt-{t.name}", {**_plain(t), "buildable": reason,
+        plan = self.recipe.stages.quantize.plan
+        result = self.store.run(f"tensorrt-{t.name}", {**_plain(t), "buildable": reason, "plan": plan,
                                                         "bench_batch": self.recipe.bench.batch},
-                                [src, *([table] if table else [])], outputs,
+                                [src, *([table] if table else []), *_files(plan)], outputs,
                                 lambda: steps.tensorrt_stage(self.recipe, t, src, table, self.out))
         result = {**result, "onnx": src.name}
         return (self.out / result["engine"] if result["status"] == "built" else None), result

@@ -9,6 +9,7 @@ wires them together.
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,9 @@ def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: P
 
     cfg = recipe.stages.qat
     model = load_model(recipe.model.spec, weights)
-    # every option of the recipe's qat section but its data (a QatConfig field QatSettings lacks is a TypeError)
-    settings = QatSettings(**{k: v for k, v in vars(cfg).items() if k != "data"}, method=recipe.calibration.method)
+    # the recipe's qat section is a QatSettings (plus its data); the calibration method is the recipe's one
+    settings = QatSettings(**{**{f.name: getattr(cfg, f.name) for f in fields(QatSettings)},
+                              "method": recipe.calibration.method})
     ex = _example_inputs(recipe)
     data = load_data(cfg.data, data_inputs(recipe), recipe.preprocess)
     result = run_qat(model, ex if len(ex) > 1 else ex[0], str(table_path), data, out_path, settings,
@@ -189,13 +191,16 @@ def qat_stage(recipe: Recipe, weights: str | None, table_path: Path, out_path: P
     return result
 
 
-def fp16_onnx_stage(onnx_path: Path, out_path: Path) -> dict:
-    """The whole graph in fp16 (inputs / outputs stay fp32), for an ONNX Runtime fp16 target."""
+def fp16_onnx_stage(onnx_path: Path, out_path: Path, precision_plan: str | None = None) -> dict:
+    """The graph in fp16 (inputs / outputs stay fp32), for an ONNX Runtime fp16 target; the layers the recipe's
+    precision plan (``stages.quantize.plan``) keeps in fp32 stay fp32."""
     onnx = require("onnx", purpose="FP16 ONNX")
     from ..quantize.fp16 import to_fp16
+    from ..quantize.plan import PrecisionPlan
 
+    plan = PrecisionPlan.load(precision_plan) if precision_plan else None
     with atomic_path(out_path) as tmp:
-        onnx.save(to_fp16(onnx_path), str(tmp))
+        onnx.save(to_fp16(onnx_path, plan), str(tmp))
     return {"size_bytes": out_path.stat().st_size}
 
 
@@ -236,8 +241,9 @@ def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_
         if i.dynamic_batch:
             rest = tuple(i.shape[1:])
             profile[i.name] = InputRange(i.name, (1, *rest), (recipe.bench.batch, *rest), (target.max_batch, *rest))
+    precision_plan = recipe.stages.quantize.plan if target.precision != "fp32" else None
     return BuildOptions(precision=target.precision, sparsity=target.sparsity, dla_core=0 if target.dla else None,
-                        profiles=[profile] if profile else [],
+                        profiles=[profile] if profile else [], precision_plan=precision_plan,
                         calibration=str(table_path) if table_path and target.precision == "int8" else None)
 
 
@@ -248,6 +254,8 @@ def finish_command(recipe: Recipe, target: TargetConfig, onnx_name: str) -> str:
         if i.dynamic_batch:
             rest = "x".join(map(str, i.shape[1:]))
             parts.append(f"--profile {i.name}:1x{rest},{recipe.bench.batch}x{rest},{target.max_batch}x{rest}")
+    if target.precision != "fp32" and recipe.stages.quantize.plan:
+        parts.append(f"--plan {Path(recipe.stages.quantize.plan).name}")
     if target.sparsity:
         parts.append("--sparsity")
     if target.dla:

@@ -13,23 +13,32 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..settings import option
 
 __all__ = ["QatSettings", "run_qat"]
 
 
+def _methods() -> tuple:
+    import calibrators
+
+    return calibrators.METHODS
+
+
 @dataclass(frozen=True)
 class QatSettings:
-    """The fine-tuning budget and options (the CLI's flags, a recipe's ``stages.qat`` section)."""
+    """The fine-tuning budget and options: ``jetsonkit qat``'s flags and a recipe's ``stages.qat`` section are read
+    off these fields (:mod:`jetsonkit.settings`), so their defaults and checks are these."""
 
-    epochs: int = 1
-    lr: float = 1e-4
-    scale_lr: float = 1e-2
-    batch_size: int = 128
-    max_steps: int | None = None
-    learn_scales: bool = False
-    distill: bool = False
-    batchnorm: str = "fold"
-    method: str = "entropy"  # calibration method when ``calib`` is data
+    epochs: int = option(1, "passes over the training data", minimum=1)
+    lr: float = option(1e-4, "Adam learning rate of the weights", positive=True)
+    scale_lr: float = option(1e-2, "learning rate of the log2 scales (--learn-scales)", positive=True)
+    batch_size: int = option(64, "samples per optimizer step", minimum=1)
+    max_steps: int | None = option(None, "stop after this many optimizer steps", minimum=1)
+    learn_scales: bool = option(False, "train the quantization scales (TQT / LSQ)")
+    distill: bool = option(False, "distil from the FP32 model (labels not needed)")
+    batchnorm: str = option("fold", "fold BatchNorm into the conv before QAT, or freeze its statistics",
+                            choices=("fold", "freeze"))
+    method: str = option("entropy", "calibration method when --calib is data", choices=_methods, recipe=False)
 
 
 def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: str | os.PathLike,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ...qat.stage import QatSettings
+from ...settings import add_arguments as add_settings_arguments
+from ...settings import from_args
 from .. import CommandResult
 
 NAME = "qat"
@@ -20,33 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", required=True,
                         help="calibration table (calib.json from `jetsonkit calibrate` on this model's ONNX), or "
                              "calibration data (mnist:train:1000, .npy, .npz, a folder) to calibrate here")
-    parser.add_argument("--method", default="entropy", help="calibration method when --calib is data (default entropy)")
     parser.add_argument("--data", required=True, help="training data: mnist:train[:limit], an .npz with x (and y), or a folder")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (default 1e-4)")
-    parser.add_argument("--scale-lr", type=float, default=1e-2, help="learning rate of log2 scales (default 1e-2)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    parser.add_argument("--distill", action="store_true", help="distil from the FP32 model (labels not needed)")
-    parser.add_argument("--learn-scales", action="store_true", help="train the quantization scales (TQT/LSQ)")
-    parser.add_argument("--batchnorm", choices=("fold", "freeze"), default="fold",
-                        help="fold BatchNorm into the conv before QAT (default) or freeze its statistics")
+    add_settings_arguments(parser, QatSettings)
     parser.add_argument("--plan", help="precision plan file: layers it keeps in fp16/fp32 get no fake-quant")
     parser.add_argument("--input", metavar="NAME:SHAPE[:DTYPE]",
                         help="example input, e.g. input:1x1x28x28 (default: one sample of --data, named input)")
     parser.add_argument("--eval", metavar="DATA", help="labelled data for per-epoch top-1 and the exported "
                                                        "model's ONNX Runtime top-1, e.g. mnist:test")
     parser.add_argument("-o", "--output", required=True, help="Q/DQ ONNX file to write (e.g. model.qat.onnx)")
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    from ...errors import UsageError
-
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.lr <= 0 or args.scale_lr <= 0:
-        raise UsageError("--lr and --scale-lr must be > 0")
 
 
 def _example(args: argparse.Namespace, x):
@@ -69,15 +53,12 @@ def _calib(spec: str):
 def run(args: argparse.Namespace) -> CommandResult:
     from ...data import load_xy
     from ...modelspec import load_model
-    from ...qat.stage import QatSettings, run_qat
+    from ...qat.stage import run_qat
 
-    _check_args(args)
+    settings = from_args(QatSettings, args)
     model = load_model(args.model, args.weights)
     x, y = load_xy(args.data)
     name, example = _example(args, x)
-    settings = QatSettings(epochs=args.epochs, lr=args.lr, scale_lr=args.scale_lr, batch_size=args.batch_size,
-                           max_steps=args.max_steps, learn_scales=args.learn_scales, distill=args.distill,
-                           batchnorm=args.batchnorm, method=args.method)
     data = run_qat(model, example, _calib(args.calib), (x, y), args.output, settings, plan=args.plan,
                    eval_data=load_xy(args.eval) if args.eval else None, input_names=[name])
     return CommandResult(data=data, text=_text(data, args))

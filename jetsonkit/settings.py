@@ -1,0 +1,99 @@
+"""Stage settings: one dataclass per stage holds its defaults and its checks; the CLI flags and the recipe section
+are read off it, so the three never drift apart.
+
+A field is declared with :func:`option`::
+
+    @dataclass(frozen=True)
+    class QatSettings:
+        epochs: int = option(1, "passes over the training data", minimum=1)
+        batchnorm: str = option("fold", "fold BatchNorm into the conv, or freeze it", choices=("fold", "freeze"))
+
+:func:`check` validates an instance (:class:`SettingError` names the field); :func:`add_arguments` turns the fields
+into ``--kebab-case`` flags; :func:`from_args` builds the instance from parsed flags (a UsageError naming the flag);
+the recipe loader builds the same class from its YAML section (a ConfigError naming file, key and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import typing
+from dataclasses import MISSING, Field, field, fields
+from typing import Any, Callable
+
+from .errors import UsageError
+
+__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "flag"]
+
+
+class SettingError(ValueError):
+    """A setting's value is not allowed; ``key`` names the field."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[[], tuple] | None = None,
+           minimum: float | None = None, positive: bool = False, cli: bool = True, recipe: bool = True) -> Any:
+    """A settings field: its default, one line of help, and its checks (``choices`` -- a tuple or a function
+    returning one, read from the option's single source --, ``minimum``, ``positive``). ``cli`` / ``recipe``:
+    whether the command line / a recipe section offers it."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe}
+    return field(default=default, metadata=meta)
+
+
+def choices_of(f: Field) -> tuple | None:
+    c = f.metadata.get("choices")
+    return c() if callable(c) else c
+
+
+def check(settings: Any) -> Any:
+    """``settings`` unchanged, or SettingError naming the first field whose value is not allowed."""
+    for f in fields(settings):
+        value, meta = getattr(settings, f.name), f.metadata
+        if value is None:
+            continue
+        allowed = choices_of(f)
+        if allowed is not None and value not in allowed:
+            raise SettingError(f.name, f"{value!r} is not one of {', '.join(map(str, allowed))}")
+        if meta.get("minimum") is not None and value < meta["minimum"]:
+            raise SettingError(f.name, f"{f.name} must be >= {meta['minimum']}, got {value}")
+        if meta.get("positive") and not value > 0:
+            raise SettingError(f.name, f"{f.name} must be > 0, got {value}")
+    return settings
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if args else tp
+
+
+def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per field of ``cls`` offered on the command line (bools become ``store_true``)."""
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name in skip or not f.metadata.get("cli", False):
+            continue
+        tp = _base_type(hints[f.name])
+        default = f"default {f.default}" if f.default not in (None, MISSING, False) else ""
+        text = "; ".join(x for x in (f.metadata.get("help", ""), default) if x)
+        if tp is bool:
+            parser.add_argument(flag(f.name), action="store_true", dest=f.name, help=text)
+        else:
+            parser.add_argument(flag(f.name), type=tp, dest=f.name, choices=choices_of(f), help=text,
+                                default=None)
+
+
+def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
+    """``cls`` from the flags given (the rest keep their defaults) plus ``extra``; UsageError names the flag."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls)
+             if f.metadata.get("cli", False) and getattr(args, f.name, None) is not None
+             and getattr(args, f.name) is not False}  # an unset flag keeps the field's default (0 is a value)
+    try:
+        return check(cls(**{**given, **extra}))
+    except SettingError as exc:
+        raise UsageError(f"{flag(exc.key)}: {exc}") from None
