@@ -77,6 +77,11 @@ class TrtVersion:
         return self.major >= 10
 
     @property
+    def contexts_need_own_profile(self) -> bool:
+        """Before 10.0, concurrent execution contexts are safe only on distinct optimization profiles."""
+        return self.major < 10
+
+    @property
     def parser_errors_name_nodes(self) -> bool:
         """The ONNX parser's errors carry ``node_name()`` (10.0+)."""
         return self.major >= 10

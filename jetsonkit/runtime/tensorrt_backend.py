@@ -213,7 +213,7 @@ class TensorRTRunner(Runtime):
                          "data-dependent ones, so requests are enqueued without graphs")
                 self.timing = GpuTiming()
                 n_contexts = max(1, int(self.options["contexts"]))
-                if self.major < 10 and n_contexts > self.io.num_profiles:
+                if self.version.contexts_need_own_profile and n_contexts > self.io.num_profiles:
                     warn(f"{self.path.name}: TensorRT {trt.__version__} runs concurrent contexts safely only on "
                          f"distinct optimization profiles; this engine has {self.io.num_profiles} for {n_contexts} "
                          "contexts")
