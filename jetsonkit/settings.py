@@ -96,4 +96,6 @@ def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     try:
         return check(cls(**{**given, **extra}))
     except SettingError as exc:
-        raise UsageError(f"{flag(exc.key)}: {exc}") from None
+        text = str(exc)  # "batch_size must be >= 1, got 0" -> "--batch-size must be >= 1, got 0"
+        text = flag(exc.key) + text[len(exc.key):] if text.startswith(exc.key) else f"{flag(exc.key)}: {text}"
+        raise UsageError(text) from None

@@ -42,6 +42,19 @@ class CompressResult:
     def rows(self) -> list[dict]:
         return self.report["rows"]
 
+    def summary_text(self) -> str:
+        """The calibration tables, the results table, what is left for the device, and where the report is."""
+        from .report import calibration_text, markdown_table
+
+        ran = sum(s.status == "ran" for s in self.stage_log)
+        reused = sum(s.status == "reused" for s in self.stage_log)
+        lines = [*calibration_text(self.report), "", markdown_table(self.report), ""]
+        lines += [f"{r['target']}: {r['status']} ({r['note']}); finish on the device: {r['finish']}"
+                  for r in self.rows if r["status"] != "measured"]
+        lines.append(f"stages: {ran} ran, {reused} reused; report: {self.out_dir}/report.html "
+                     f"(also report.md, report.json)")
+        return "\n".join(lines)
+
 
 def check_backends(recipe: Recipe, targets: list[TargetConfig] | None = None) -> None:
     """MissingDependencyError (with the install line and the recipe line) for a target whose backend is missing."""

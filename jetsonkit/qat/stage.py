@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import DataError
 from ..settings import option
 
-__all__ = ["QatSettings", "run_qat"]
+__all__ = ["QatSettings", "run_qat", "result_text"]
 
 
 def _methods() -> tuple:
@@ -46,7 +46,8 @@ def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: s
             input_names: Any = ("input",), output_names: Any = None, dynamic: Any = True) -> dict:
     """QAT ``model`` (in place) on ``train`` = (x, y or None) arrays and write the Q/DQ ONNX to ``output``.
 
-    ``calib``: a table (file, CalibrationTable, mapping) or calibration data. ``eval_data`` = (x, y) adds the
+    ``calib``: a table (a .json file, CalibrationTable, mapping) or calibration data (an array or a data spec such
+    as ``mnist:train:1000``). ``eval_data`` = (x, y) adds the
     per-epoch top-1 of the fake-quantized model and the exported file's top-1 in ONNX Runtime.
     ``input_names`` / ``output_names`` / ``dynamic`` must be those the table's ONNX was exported with.
     """
@@ -75,3 +76,19 @@ def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: s
         out["top1_torch"] = trained.epoch_top1[-1] if trained.epoch_top1 else None
         out["top1_onnxruntime"] = top1(output, *eval_data)
     return out
+
+
+def result_text(result: dict, eval_label: str | None = None) -> str:
+    """:func:`run_qat`'s result for people: the prepared sites, the top-1 figures, the file written."""
+    from .state import QatSummary
+
+    lines = [QatSummary(**result["prepare"]).text()]
+    if "top1_onnxruntime" in result:
+        lines.append(f"top-1 on {eval_label}: fake-quant torch {100 * result['top1_torch']:.2f} %, exported Q/DQ "
+                     f"in ONNX Runtime {100 * result['top1_onnxruntime']:.2f} %")
+    ex = result["export"]
+    lines.append(f"wrote {result['output']}: {ex['nodes']} nodes, {ex['size_bytes'] / 1e6:.2f} MB, "
+                 f"{len(ex['simulated_sites'])} activation scales "
+                 + ("learned" if result["prepare"]["learn_scales"] else "from the calibration table")
+                 + (f", 2:4 kept in {', '.join(ex['sparse_layers'])}" if ex["sparse_layers"] else ""))
+    return "\n".join(lines)

@@ -100,3 +100,16 @@ def test_calibrators_imports_nothing_of_jetsonkit():
     modules = import_graph(REPO)
     assert not [(m, t) for m, ts in modules.items() if m.startswith("calibrators") for t in ts
                 if t.startswith("jetsonkit")]
+
+
+def test_in_tree_packages_are_not_optional_dependencies():
+    """jetsonkit and calibrators ship together: no require("calibrators") / available("jetsonkit.x") probing."""
+    found = []
+    for pkg in ("jetsonkit", "calibrators"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ("require", "available") \
+                        and node.args and isinstance(node.args[0], ast.Constant) \
+                        and str(node.args[0].value).split(".")[0] in ("jetsonkit", "calibrators", "kernels"):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []

@@ -29,7 +29,7 @@ def test_cli_flags_are_the_settings_fields():
 
 def test_a_bad_setting_names_the_flag_on_the_cli(capsys):
     assert main(QAT_ARGS + ["--batch-size", "0"]) == 2
-    assert "--batch-size: batch_size must be >= 1, got 0" in capsys.readouterr().err
+    assert "--batch-size must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_a_cli_only_setting_is_not_a_recipe_key(tmp_path):

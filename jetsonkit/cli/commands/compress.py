@@ -16,24 +16,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
 
 
-def summary_text(result) -> str:
-    """The table and where the report is, for people."""
-    from ...pipeline.report import calibration_text, markdown_table
-
-    ran = sum(s.status == "ran" for s in result.stage_log)
-    reused = sum(s.status == "reused" for s in result.stage_log)
-    lines = [*calibration_text(result.report), "", markdown_table(result.report), ""]
-    for r in result.rows:
-        if r["status"] != "measured":
-            lines.append(f"{r['target']}: {r['status']} ({r['note']}); finish on the device: {r['finish']}")
-    lines.append(f"stages: {ran} ran, {reused} reused; report: {result.out_dir}/report.html "
-                 f"(also report.md, report.json)")
-    return "\n".join(lines)
-
-
 def run(args):
     from ...pipeline import compress
     from .. import CommandResult
 
     result = compress(args.recipe, args.output, force=args.force, targets=args.target)
-    return CommandResult(data=result.report, text=summary_text(result))
+    return CommandResult(data=result.report, text=result.summary_text())

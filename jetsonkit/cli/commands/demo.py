@@ -22,7 +22,6 @@ def run(args):
     from ..._io import write_json_atomic
     from ...pipeline import bundled_recipe, compress
     from .. import CommandResult
-    from .compress import summary_text
 
     result = compress(bundled_recipe(), args.output, force=args.force)
     export = result.report["stage_results"].get("export", {})
@@ -34,7 +33,7 @@ def run(args):
     head = (f"jetsonkit demo: bundled MNIST CNN -> {result.out_dir}/ (recipe {bundled_recipe().name})\n"
             f"export: mnist.onnx, parity max abs ({values['exporter']}) {values['parity_max_abs']:.2e} vs torch; "
             f"FP32 top-1 {100 * values['fp32_top1']:.2f}% on the MNIST test split\n")
-    return CommandResult(data={**result.report, "values": values}, text=head + summary_text(result))
+    return CommandResult(data={**result.report, "values": values}, text=head + result.summary_text())
 
 
 def _run_detect(args):

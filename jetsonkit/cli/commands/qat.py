@@ -42,38 +42,16 @@ def _example(args: argparse.Namespace, x):
     return "input", x[:1].astype("float32")
 
 
-def _calib(spec: str):
-    if spec.endswith(".json"):
-        return spec
-    from ...data import load_xy
-
-    return load_xy(spec)[0]
-
-
 def run(args: argparse.Namespace) -> CommandResult:
     from ...data import load_xy
     from ...modelspec import load_model
-    from ...qat.stage import run_qat
+    from ...qat.stage import result_text, run_qat
 
     settings = from_args(QatSettings, args)
     model = load_model(args.model, args.weights)
     x, y = load_xy(args.data)
     name, example = _example(args, x)
-    data = run_qat(model, example, _calib(args.calib), (x, y), args.output, settings, plan=args.plan,
+    data = run_qat(model, example, args.calib, (x, y), args.output, settings, plan=args.plan,
                    eval_data=load_xy(args.eval) if args.eval else None, input_names=[name])
-    return CommandResult(data=data, text=_text(data, args))
+    return CommandResult(data=data, text=result_text(data, args.eval))
 
-
-def _text(data: dict, args: argparse.Namespace) -> str:
-    from ...qat.state import QatSummary
-
-    lines = [QatSummary(**data["prepare"]).text()]
-    if "top1_onnxruntime" in data:
-        lines.append(f"top-1 on {args.eval}: fake-quant torch {100 * data['top1_torch']:.2f} %, exported Q/DQ "
-                     f"in ONNX Runtime {100 * data['top1_onnxruntime']:.2f} %")
-    ex = data["export"]
-    lines.append(f"wrote {args.output}: {ex['nodes']} nodes, {ex['size_bytes'] / 1e6:.2f} MB, "
-                 f"{len(ex['simulated_sites'])} activation scales "
-                 + ("learned" if data["prepare"]["learn_scales"] else "from the calibration table")
-                 + (f", 2:4 kept in {', '.join(ex['sparse_layers'])}" if ex["sparse_layers"] else ""))
-    return "\n".join(lines)
