@@ -23,7 +23,7 @@ from ._progress import info, progress, warn
 from .data import DataSpec, InputInfo
 from .errors import ConfigError, DataError, InputSpecError, UsageError
 
-__all__ = ["calibrate", "collect", "method_settings", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
+__all__ = ["calibrate", "collect", "method_settings", "summary", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
            "range_rows", "range_cells", "format_ranges", "RANGE_COLUMNS"]
 
 ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
@@ -289,3 +289,18 @@ def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.
         return calibrators.write_trt_cache(check_output_path(path), table.amaxes(), version=trt_version)
     except ValueError as exc:
         raise UsageError(f"cannot write TensorRT cache {str(path)!r}: {exc}") from exc
+
+
+def summary(table: Any, model: Any, data: Any, output: Any, trt_cache: Any = None,
+            trt_version: str | None = None) -> tuple[dict, str]:
+    """(JSON-able record, text for people) of a table :func:`calibrate` wrote: its ranges, where it went."""
+    rows = range_rows(table)
+    lines = [f"{table.method} ranges for {len(rows)} tensors from {table.samples} samples -> {output}",
+             *format_ranges(rows)]
+    if trt_cache:
+        lines.append(f"TensorRT {trt_version} calibration cache -> {trt_cache}")
+    record = {"model": str(model), "data": data if isinstance(data, str) else None, "method": table.method,
+              "output": str(output), "trt_cache": trt_cache, "samples": table.samples,
+              "model_sha256": table.model_sha256,
+              "tensors": {r["tensor"]: {"amax": r["amax"], "absmax": r["absmax"]} for r in rows}}
+    return record, "\n".join(lines)

@@ -8,7 +8,8 @@ import argparse
 
 from calibrators.methods import DEFAULT_METHOD, METHODS, OPTIONS, REGISTRY
 
-__all__ = ["add_method_arguments", "method_options", "add_calib_arguments"]
+__all__ = ["add_method_arguments", "method_options", "add_calib_arguments", "add_image_arguments",
+           "image_preprocess"]
 
 
 def add_method_arguments(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_METHOD,
@@ -38,3 +39,39 @@ def add_calib_arguments(parser: argparse.ArgumentParser, *, required: bool = Fal
                         help=help_ or "calibration table (calib.json from `jetsonkit calibrate`)")
     parser.add_argument("--allow-other-model", action="store_true",
                         help="use a --calib table that records another model's hash (refused by default)")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW (e.g. 224x224)") from None
+    return h, w
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """How images from a folder become the model's input (``--image-size``, ``--mean``, ``--std``, ...)."""
+    g = parser.add_argument_group("image folders")
+    g.add_argument("--image-size", type=_size, help="resize to HxW (default: the model's input size)")
+    g.add_argument("--mean", type=_floats, default=(0.0,), help="per-channel mean after scaling to [0, 1]")
+    g.add_argument("--std", type=_floats, default=(1.0,), help="per-channel std after scaling to [0, 1]")
+    g.add_argument("--layout", choices=("NCHW", "NHWC"), help="default: read off the model input")
+    g.add_argument("--resize", choices=("stretch", "letterbox", "center_crop"),
+                   help="how an image meets the input size (default: the spec stored in the model, else stretch)")
+    g.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order the network takes")
+
+
+def image_preprocess(args: argparse.Namespace, model: str):
+    """The pre-processing :func:`add_image_arguments`' flags ask for (the model's stored spec fills the rest)."""
+    from ..data.images import preprocess_options
+
+    return preprocess_options(model, size=args.image_size, layout=args.layout, resize=args.resize, color=args.color,
+                              mean=None if args.mean == (0.0,) else args.mean,
+                              std=None if args.std == (1.0,) else args.std)
