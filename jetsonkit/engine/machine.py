@@ -2,7 +2,7 @@
 
 GPU facts come from the CUDA driver API through ctypes (``cuDeviceGetName``, ``cuDeviceGetAttribute`` with
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75 / MINOR = 76, CUDA Driver API reference), so no Python CUDA
-package is needed; nothing here creates a TensorRT runtime (FACTS.md: that crashes without a driver).
+package is needed; nothing here creates a TensorRT runtime (one needs a GPU driver).
 The L4T release is read from ``/etc/nv_tegra_release`` (first line ``# R36 (release), REVISION: 4.0, ...``).
 """
 

@@ -2,7 +2,7 @@
 
 Pure Python, no TensorRT: ``make_plan`` turns (ONNX facts, options, precision plan, target version, machine) into a
 declarative :class:`BuildPlan` that ``builder.apply_plan`` replays on the real API and ``--dry-run`` prints.
-Version rules (FACTS.md; TensorRT developer guide "Working with Quantized Types" and "Strongly Typed Networks"):
+Version rules (TensorRT release notes; developer guide "Working with Quantized Types" and "Strongly Typed Networks"):
 explicit Q/DQ works everywhere and needs BuilderFlag.INT8 before 11.x; implicit INT8 (calibrator, cache, dynamic
 ranges) exists up to 10.x only; FP16 and per-layer precision are builder settings up to 10.x and graph types on 11.x.
 """

@@ -1,7 +1,7 @@
 """Where Q/DQ goes: TensorRT's explicit-quantization placement rules, read off an ONNX graph.
 
-Rules (NVIDIA TensorRT Developer Guide, "Explicit Quantization" / "Q/DQ Layer-Placement Recommendations";
-see also ../shared/FACTS.md):
+Rules (NVIDIA TensorRT Developer Guide, "Explicit Quantization" / "Q/DQ Layer-Placement Recommendations",
+docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/work-quantized-types.html):
 
 - quantize the inputs of the weighted ops Conv / ConvTranspose / Gemm / MatMul: the activation per-tensor, the
   weight per-channel on its output-channel axis (0 for Conv KCRS, 1 for ConvTranspose CKRS, 0 for Gemm with
