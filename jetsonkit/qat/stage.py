@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from calibrators.methods import DEFAULT_METHOD
+
 from ..errors import DataError
 from ..settings import option
 
@@ -38,7 +40,7 @@ class QatSettings:
     distill: bool = option(False, "distil from the FP32 model (labels not needed)")
     batchnorm: str = option("fold", "fold BatchNorm into the conv before QAT, or freeze its statistics",
                             choices=("fold", "freeze"))
-    method: str = option("entropy", "calibration method when --calib is data", choices=_methods, recipe=False)
+    method: str = option(DEFAULT_METHOD, "calibration method when --calib is data", choices=_methods, recipe=False)
 
 
 def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: str | os.PathLike,
