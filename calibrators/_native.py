@@ -87,26 +87,28 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
         raise _BuildError(f"{' '.join(cmd[:1])} did not run: {exc}") from exc
 
 
-def _key(cc: list[str], source: bytes) -> str:
+def _key(cc: list[str], source: bytes, flags: list[str] = FLAGS) -> str:
     version = _run([*cc, "--version"])
     first = (version.stdout or version.stderr).splitlines()[:1]
-    ident = "\n".join([source.decode(errors="replace"), " ".join(cc), " ".join(FLAGS), *first, _cpu_identity(),
+    ident = "\n".join([source.decode(errors="replace"), " ".join(cc), " ".join(flags), *first, _cpu_identity(),
                        sys.platform])
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
-def _build(cc: list[str], source: bytes, folder: Path, key: str) -> Path:
-    """Compile to ``folder`` (atomically: a temporary name, then rename); _BuildError says why it failed."""
-    target = folder / f"scan-{key}.so"
+def _build(cc: list[str], source: bytes, folder: Path, key: str, *, path: Path = SOURCE, flags: list[str] = FLAGS,
+           name: str = "scan") -> Path:
+    """Compile ``path`` to ``folder`` (atomically: a temporary name, then rename); _BuildError says why it failed.
+    (Also used by jetsonkit.preprocess._native for its own source, flags and name.)"""
+    target = folder / f"{name}-{key}.so"
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".scan-", suffix=".so", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".so", dir=folder)
     os.close(fd)
     try:
         error = ""
-        for flags in (FLAGS + [NATIVE_ARCH], FLAGS):
-            out = _run([*cc, *flags, "-o", tmp, str(SOURCE), "-lm"])
+        for attempt in (flags + [NATIVE_ARCH], flags):
+            out = _run([*cc, *attempt, "-o", tmp, str(path), "-lm"])
             if out.returncode == 0:
                 umask = os.umask(0)
                 os.umask(umask)

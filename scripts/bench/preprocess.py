@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pre-processing benchmark: camera frame -> (1, 3, 640, 640) float32 network input, side by side in one run.
 
-Columns: jetsonkit's numpy reference (the CPU path), OpenCV (cvtColor + resize INTER_LINEAR + copyMakeBorder +
+Columns: jetsonkit's numpy reference, the native C path (``jetsonkit/preprocess/_frame.c``, rgb / bgr frames; the
+CPU path Runtime.infer_frame uses when a C compiler is present), OpenCV (cvtColor + resize INTER_LINEAR + copyMakeBorder +
 numpy normalise; if cv2 is installed), and the CUDA kernel (if a GPU is present) with the frame already on the
 device and with the upload from a host frame included. Also reported: OpenCV's largest difference from our
 reference on the resized uint8 picture (convention check), and the GPU output's largest difference.
@@ -15,12 +16,13 @@ import argparse
 import datetime as _dt
 import json
 import os
+import resource
 import time
 
 import numpy as np
 
 from jetsonkit.errors import JetsonkitError
-from jetsonkit.preprocess import Preprocess
+from jetsonkit.preprocess import Preprocess, PreprocessSpec, _native, fast
 from jetsonkit.preprocess import reference as ref
 from jetsonkit.doctor import cpu_name as cpu_model  # noqa: E402
 
@@ -113,7 +115,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     try:
         import cv2  # noqa: F401 - optional peer
-        cv2.setNumThreads(os.cpu_count() or 1)
+        cv2.setNumThreads(1)  # like for like: the numpy and native paths use one core
     except ImportError:
         cv2 = None
     gpu_reason, gpu_name = None, ""
@@ -128,8 +130,9 @@ def main() -> int:
     print(f"# CPU: {cpu_model()}, {os.cpu_count()} cores; numpy {np.__version__}; "
           f"OpenCV: {cv2.__version__ if cv2 else 'not installed'}")
     print(f"# GPU: {'skipped: ' + gpu_reason if gpu_reason else gpu_name}")
+    print(f"# native: {_native.status()}; OpenCV threads: 1")
     print(f"# task: frame -> letterbox {OUT}x{OUT}, RGB, (x/255 - mean)/std, NCHW float32; median of {reps} runs, ms")
-    head = f"{'frame':>16} {'numpy':>8} {'opencv':>8} {'gpu':>8} {'gpu+H2D':>8} {'cv-ref max':>10} {'gpu-ref max':>11}"
+    head = f"{'frame':>16} {'numpy':>8} {'native':>8} {'opencv':>8} {'nat/cv':>6} {'gpu':>8} {'gpu+H2D':>8} {'cv-ref max':>10} {'gpu-ref max':>11}"
     print(head)
     rows = []
     for fmt in ("bgr", "nv12"):
@@ -137,6 +140,10 @@ def main() -> int:
             frame = make_frame(fmt, w, h, rng)
             pre = Preprocess(OUT, src_format=fmt, mean=MEAN, std=STD, device="cpu")
             row = {"format": fmt, "frame": f"{w}x{h}", "numpy_ms": best_ms(lambda: pre(frame), reps)}
+            if fmt == "bgr" and _native.function() is not None:
+                spec = PreprocessSpec(size=(OUT, OUT), resize="letterbox", mean=MEAN, std=STD)
+                row["native_ms"] = best_ms(lambda: fast.to_tensor(spec, frame, "bgr"), reps)
+                row["native_equals_numpy"] = fast.to_tensor(spec, frame, "bgr").tobytes() == pre(frame).tobytes()
             if cv2 is not None:
                 run, picture = opencv_pipeline(cv2, pre)
                 row["opencv_ms"] = best_ms(lambda: run(frame), reps)
@@ -144,21 +151,32 @@ def main() -> int:
                 row["opencv_vs_ref_max_levels"] = int(np.abs(picture(frame).astype(int) - ours).max())
             if gpu_reason is None:
                 row.update(gpu_columns(Preprocess(OUT, src_format=fmt, mean=MEAN, std=STD, device="cuda"), frame, reps))
+            if "native_ms" in row and "opencv_ms" in row:
+                row["native_over_opencv"] = row["native_ms"] / row["opencv_ms"]
             rows.append(row)
 
             def cell(key, fmt_="{:8.2f}"):
                 return fmt_.format(row[key]) if key in row else f"{'-':>{len(fmt_.format(0))}}"
 
-            print(f"{fmt + ' ' + row['frame']:>16} {cell('numpy_ms')} {cell('opencv_ms')} {cell('gpu_ms', '{:8.3f}')} "
+            print(f"{fmt + ' ' + row['frame']:>16} {cell('numpy_ms')} {cell('native_ms')} {cell('opencv_ms')} "
+                  f"{cell('native_over_opencv', '{:6.2f}')} "
+                  f"{cell('gpu_ms', '{:8.3f}')} "
                   f"{cell('gpu_upload_ms', '{:8.3f}')} {cell('opencv_vs_ref_max_levels', '{:10d}')} "
                   f"{cell('gpu_max_diff', '{:11.2e}')}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"# peak RSS of this process (all columns): {peak:.0f} MiB")
     bad = [r for r in rows if r.get("gpu_max_diff", 0.0) > 1e-3]
     for r in bad:
         print(f"FAILED: GPU output differs from the numpy reference by {r['gpu_max_diff']:.3g} for "
               f"{r['format']} {r['frame']} (allowed 1e-3)")
+    for r in rows:
+        if r.get("native_equals_numpy") is False:
+            bad.append(r)
+            print(f"FAILED: the native output differs from the numpy reference for {r['format']} {r['frame']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu_model(), "cores": os.cpu_count(), "gpu_skipped": gpu_reason, "rows": rows}, f,
+            json.dump({"cpu": cpu_model(), "cores": os.cpu_count(), "gpu_skipped": gpu_reason, "peak_rss_mib": peak,
+                       "rows": rows}, f,
                       indent=2)
     return 1 if bad else 0
 
