@@ -29,8 +29,6 @@ def _orders_coincide(shape) -> bool:
 def reshape(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     target = list(lw.shape(y))
-    if node.op == "Flatten" and node.attrs.get("axis", 1) != 1:
-        raise UnsupportedError(f"Flatten node {node.name!r}: only axis=1 is supported", hint="use Reshape")
     if lw.layout[x] == "nhwc" and (_orders_coincide(lw.shape(x)) or _flatten_into_fc_only(lw, x, y, target)):
         if not _orders_coincide(lw.shape(x)):  # skip the transpose: the FC weights are permuted instead
             lw.hwc_flat[y] = tuple(lw.shape(x)[1:])

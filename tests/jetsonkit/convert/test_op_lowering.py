@@ -126,6 +126,34 @@ class TinyConcat(nn.Module):
         return self.c(torch.cat([self.a(x), self.b(x)], 1))
 
 
+class LeViTMobileViTPatterns(nn.Module):
+    """LeViT: Linear + BatchNorm1d over the flattened tokens, attention biases gathered by constant indices,
+    Hardswish; MobileViTv2: unfolding into patches through rank-6 Reshape / Permute, GroupNorm(1), separable linear
+    attention (Softmax over the patches, weighted sum, ReLU)."""
+
+    def __init__(self, c=8, p=2):
+        super().__init__()
+        self.p = p
+        self.fc, self.bn = nn.Linear(c, c, bias=False), nn.BatchNorm1d(c)
+        self.biases = nn.Parameter(torch.randn(2, 5))
+        self.register_buffer("idx", torch.randint(0, 5, (16, 16)))
+        self.gn, self.qkv = nn.GroupNorm(1, c), nn.Conv2d(c, 1 + 2 * c, 1)
+
+    def forward(self, x):  # x: [N, 8, 4, 4]
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)  # [N, 16, 8]
+        t = F.hardswish(self.bn(self.fc(t).flatten(0, 1)).reshape(b, h * w, c))
+        att = (t @ t.transpose(1, 2)).unsqueeze(1) + self.biases[:, self.idx]  # [N, 2, 16, 16]
+        t = (att.softmax(-1) @ t.unsqueeze(1)).mean(1)  # [N, 16, 8]
+        y = t.transpose(1, 2).reshape(b, c, h, w)
+        p = self.p  # unfold: [N, C, H/p, p, W/p, p] -> [N, C, p*p, patches]
+        u = y.reshape(b, c, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4).reshape(b, c, p * p, -1)
+        q, k, v = self.qkv(self.gn(u)).split([1, c, c], 1)
+        ctx = (k * q.softmax(-1)).sum(-1, keepdim=True)
+        u = F.relu(v) * ctx.expand_as(v)
+        return u.reshape(b, c, p, p, h // p, w // p).permute(0, 1, 4, 2, 5, 3).reshape(b, c, h, w) + x
+
+
 CASES = {
     "elementwise": (Elementwise, (6, 8, 8)),
     "pooling": (Pooling, (4, 8, 8)),
@@ -136,6 +164,7 @@ CASES = {
     "tokens": (Tokens, (6, 8, 8)),
     "norms": (Norms, (6, 8, 8)),
     "tiny_concat": (TinyConcat, (3, 6, 6)),
+    "levit_mobilevit": (LeViTMobileViTPatterns, (8, 4, 4)),
 }
 
 
