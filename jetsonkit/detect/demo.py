@@ -1,6 +1,6 @@
 """``jetsonkit demo --task detect``: the bundled MNIST detector through every target, each measured the same way.
 
-Targets: FP32 ONNX; Q/DQ INT8 (decode kept out of INT8); 2:4 sparse + fine-tuned (detection loss, masks held) +
+Targets: FP32 ONNX; Q/DQ INT8 (the placement keeps the box decode out of INT8, no plan needed); 2:4 sparse + fine-tuned (detection loss, masks held) +
 Q/DQ INT8; TFLite fp32 / fp16 / int8 (where jetsonkit's lowering covers the graph; otherwise the row says why);
 the Jetson Orin TensorRT target (built where TensorRT and a GPU exist, elsewhere its build plan). Every artifact
 is evaluated on the same held-back frames (``mnist_det:test``, seed 0) through the same pre-processing and numpy
@@ -23,17 +23,7 @@ from .._progress import info
 from ..errors import JetsonkitError
 from .evaluate import DetectionData, calibration_batch, evaluate_detection, load_detection_data
 
-# The decode (DFL expectation, anchor arithmetic, box assembly) sits in nodes directly under /head/ and in
-# /head/dfl/; the box / class branches are /head/box.N/ and /head/cls.N/.
-DECODE_REGEX = r"^/head/(dfl/|[^/]+$)"
 TRT_VERSION = "10.3"
-
-
-def decode_plan():
-    """A precision plan keeping the in-graph decode of the bundled detector in fp32."""
-    from ..quantize import PrecisionPlan, Rule
-
-    return PrecisionPlan([Rule("fp32", regex=DECODE_REGEX, note="box decode stays fp32")])
 
 
 def _export(model, path: Path) -> Path:
@@ -51,7 +41,7 @@ def _int8(onnx_path: Path, calib: np.ndarray, out: Path) -> tuple[Path, Path]:
 
     table = out.with_suffix(".calib.json")
     calibrate(onnx_path, calib, "entropy", output=table, batch_size=32)
-    quantize_qdq(onnx_path, table, out, plan=decode_plan())
+    quantize_qdq(onnx_path, table, out)  # the placement keeps the detection decode out of INT8 by itself
     return out, table
 
 

@@ -105,7 +105,6 @@ def test_evaluate_cli_detect_gates_and_bad_input(detector_onnx, capsys):
 
 def test_int8_qdq_keeps_map_and_boxes(detector_onnx, held_back, tmp_path):
     from jetsonkit.calibrate import calibrate
-    from jetsonkit.detect.demo import decode_plan
     from jetsonkit.detect.evaluate import calibration_batch, load_detection_data
     from jetsonkit.quantize import quantize_qdq
 
@@ -113,7 +112,14 @@ def test_int8_qdq_keeps_map_and_boxes(detector_onnx, held_back, tmp_path):
     table = calibrate(detector_onnx, calib, "entropy", output=tmp_path / "calib.json", batch_size=32)
     assert table.samples == 128
     qdq = tmp_path / "detector.qdq.onnx"
-    quantize_qdq(detector_onnx, tmp_path / "calib.json", qdq, plan=decode_plan())
+    quantize_qdq(detector_onnx, tmp_path / "calib.json", qdq)  # no plan: the placement keeps the decode in fp32
+    import onnx
+
+    graph = onnx.load(str(qdq)).graph
+    dq_outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    decode = [n for n in graph.node if n.name in ("/head/dfl/conv/Conv", "/head/Add_5", "/head/Add_6")]
+    assert len(decode) == 3 and not any(i in dq_outputs for n in decode for i in n.input)
+    assert any(i in dq_outputs for n in graph.node if n.name == "/head/box.0/box.0.2/Conv" for i in n.input)
     res = evaluate_detection(qdq, held_back, reference=detector_onnx)
     assert res["map50_drop_points"] <= 1.0  # the INT8 budget
     assert res["agreement"]["agreement"] >= 0.9 and res["agreement"]["reference_boxes"] > 300
