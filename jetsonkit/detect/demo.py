@@ -71,7 +71,7 @@ def finetune_2to4(model, steps: int, seed: int = 0, log: Callable[[str], None] =
             opt.step()
             sched.step()
             if (step + 1) % 25 == 0:
-                log(f"2:4 fine-tune step {step + 1}/{steps}: loss {float(loss):.3f}")
+                log(f"2:4 fine-tune step {step + 1}/{steps}: loss {float(loss.detach()):.3f}")
     finally:
         handle.remove()
         model.eval()
