@@ -233,7 +233,10 @@ def compare(models: list, *, data: Any = None, random: int | None = None, atol: 
             raise UsageError(f"--{name} must be a finite number >= 0, got {value!r}", hint=f"e.g. --{name} 1e-3")
     paths = [Path(m) for m in models]
     with tempfile.TemporaryDirectory(prefix="jetsonkit-compare-") as tmp:
-        onnx_family = per_tensor and all(p.suffix.lower() == ".onnx" for p in paths[:1])
+        onnx_family = per_tensor and paths[0].suffix.lower() == ".onnx"
+        if per_tensor and not onnx_family:
+            raise UsageError(f"--per-tensor compares ONNX models' intermediate tensors; the reference {paths[0]} is "
+                             f"a {paths[0].suffix or 'suffix-less'} file", hint="put the float .onnx model first")
         opened, orders = [], {}
         try:
             for p in paths:

@@ -98,6 +98,7 @@ def test_loose_tolerance_passes_the_good_qdq_model(models):
     assert compare([models["ref"], models["good"]], random=2, atol=0.5, rtol=0.1).passed
 
 
-def test_compare_needs_inputs_and_two_models(models, capsys):
+def test_compare_needs_inputs_and_two_models(models, pair, capsys):  # noqa: F811 - pytest fixture
     assert main(["compare", str(models["ref"]), str(models["good"]), "--quiet"]) == 2
+    assert main(["compare", str(pair[1]), str(pair[0]), "--random", "1", "--per-tensor", "--quiet"]) == 2
     assert main(["compare", str(models["ref"]), "--random", "1", "--quiet"]) == 2
