@@ -1,7 +1,8 @@
 """Detection evaluation: frames -> letterboxed input -> model -> NMS -> boxes in frame pixels -> COCO mAP.
 
-Data specs: ``mnist_det:<train|test>[:count]`` (the generated MNIST detection set, seed 0; default count 500) or a
-COCO folder (``annotations.json`` + the images its ``file_name`` fields name, relative to the folder). Every frame
+Data specs: ``mnist_det:<train|test>[:count]`` (the generated MNIST detection set, seed 0; default count 500), a
+COCO folder (``annotations.json`` + images) or a YOLO folder (``images/`` + ``labels/``), both read by
+:meth:`jetsonkit.data.DataSpec.detections`. Every frame
 goes through one :class:`~jetsonkit.preprocess.PreprocessSpec` (default :func:`letterbox_spec`: letterbox, pad 114,
 RGB, x / 255, the pre-processing the bundled detector and YOLOv8 exports take), and every box comes back to frame
 pixels through the spec's geometry,
@@ -11,14 +12,11 @@ so ground truth stays in the frame's own coordinates. Calibration data for a det
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .._deps import require
 from ..errors import DataError
 from .metrics import box_agreement, coco_map
 from .postprocess import CONF, IOU, MAX_DET, Detections, postprocess
@@ -46,7 +44,7 @@ class DetectionData:
 
 
 def load_detection_data(spec: str) -> DetectionData:
-    """``mnist_det:<split>[:count]`` or a COCO folder (see the module docstring)."""
+    """``mnist_det:<split>[:count]``, a COCO or a YOLO folder (see the module docstring)."""
     if spec == "mnist_det" or spec.startswith("mnist_det:"):
         from ..examples import mnist_det
 
@@ -61,46 +59,38 @@ def load_detection_data(spec: str) -> DetectionData:
                             hint="e.g. mnist_det:test:500")
         data = mnist_det.generate(parts[0], count, seed=0)
         return DetectionData(list(data.images), data.coco(), spec)
-    return _coco_folder(Path(spec))
+    return _folder(spec)
 
 
-def _coco_folder(folder: Path) -> DetectionData:
-    ann = folder / "annotations.json"
-    if not ann.is_file():
-        raise DataError(f"detection data {str(folder)!r} is neither mnist_det:<split> nor a folder with "
-                        "annotations.json", hint="pass mnist_det:test or a COCO folder (images + annotations.json)")
-    try:
-        gt = json.loads(ann.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{ann}: not readable JSON: {exc}", hint="write COCO ground truth as JSON") from exc
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(gt.get(key), list):
-            raise DataError(f"{ann}: no {key!r} list", hint="COCO ground truth has images, annotations, categories")
-    image_mod = require("PIL.Image", purpose="reading detection images")
-    frames = []
-    for img in gt["images"]:
-        path = folder / str(img.get("file_name", ""))
-        try:
-            with image_mod.open(path) as im:
-                frames.append(np.asarray(im.convert("RGB")))
-        except OSError as exc:
-            raise DataError(f"{ann}: image id {img.get('id')}: cannot read {path}: {exc}",
-                            hint="file_name is relative to the annotations' folder") from exc
-    return DetectionData(frames, gt, str(folder))
+def _folder(spec: str) -> DetectionData:
+    """A COCO or YOLO folder through the one data spec (:meth:`jetsonkit.data.DataSpec.detections`)."""
+    from ..data import DataSpec
+    from ..data.images import decode_rgb
+
+    boxes = DataSpec.parse(spec).detections()
+    return DetectionData([decode_rgb(s.image) for s in boxes], boxes.to_coco(), spec)
+
+
+def _input_shape(model: Any) -> list:
+    if hasattr(model, "inputs"):
+        return list(model.inputs[0].shape)
+    from ..runtime import Runtime
+
+    with Runtime.open(model) as rt:
+        return list(rt.inputs[0].shape)
+
+
+def _channels_first(shape: list) -> bool:
+    """NCHW unless the channel count (1 or 3) sits last and not second (the rule of jetsonkit.data.images)."""
+    return not (shape[3] in (1, 3) and shape[1] not in (1, 3))
 
 
 def input_size(model: Any, default: int | None = None) -> tuple[int, int]:
     """(height, width) of the model's image input; ``default`` when its H/W are dynamic."""
-    from ..runtime import Runtime
-
-    if not hasattr(model, "inputs"):
-        with Runtime.open(model) as rt:
-            shape = rt.inputs[0].shape
-    else:
-        shape = model.inputs[0].shape
+    shape = _input_shape(model)
     if len(shape) != 4:
         raise DataError(f"{model}: input shape {list(shape)} is not an image batch", hint="pass a detector")
-    hw = shape[2:] if shape[1] == 3 else shape[1:3]
+    hw = shape[2:] if _channels_first(shape) else shape[1:3]
     if all(isinstance(d, int) and d > 0 for d in hw):
         return int(hw[0]), int(hw[1])
     if default is None:
@@ -125,6 +115,10 @@ def detect(model: Any, data: DetectionData, size: tuple[int, int], conf: float =
     """Each frame's detections in frame pixels (``spec``: a PreprocessSpec, default :func:`letterbox_spec`)."""
     from ..evaluate import fit_input_layout, predict
 
+    if spec is None:
+        shape = _input_shape(model)
+        if len(shape) == 4 and (shape[1] if _channels_first(shape) else shape[3]) == 1:
+            spec = replace(letterbox_spec(size), color="gray")  # a one-channel detector takes luma
     x, geos = letterboxed(data.frames, size, spec)
     x, _ = fit_input_layout(model, x)
     num_classes = len(data.gt["categories"])
