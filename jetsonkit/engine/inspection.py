@@ -61,11 +61,28 @@ def _from_tensorrt(trt: Any, path: Path, sidecar: dict | None) -> dict:
                        for l in layers]}
 
 
+def _other_format(path: Path) -> str | None:
+    """What a file plainly is when it is a model format other than a TensorRT engine (by its first bytes)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3":  # the TFLite FlatBuffer file identifier
+        return "a TFLite model"
+    if head[:2] == b"PK":  # a zip: torch.save / TorchScript archives
+        return "a zip archive (a PyTorch checkpoint?)"
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # ONNX ModelProto: field 1 (ir_version) first
+        return "an ONNX model"
+    return None
+
+
 def inspect_engine(path: str | os.PathLike) -> dict:
     """Everything known about ``path`` here: sidecar facts, the run-here verdict, and TensorRT's own view."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"engine {str(path)!r} does not exist", hint="build one with `jetsonkit build model.onnx`")
+    other = _other_format(path)
+    if other:
+        raise InputError(f"{str(path)!r} is {other}, not a TensorRT engine",
+                         hint="inspect the .engine that `jetsonkit build` wrote (build one from an ONNX model)")
     sidecar = read_sidecar(path) if sidecar_path(path).exists() else None
     trt = None
     if available("tensorrt"):

@@ -135,3 +135,17 @@ def test_inspect_engine_on_the_fake(mnist_onnx, tmp_path, monkeypatch, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["runs_here"] is False and "this machine is a discrete GPU" in data["why"]
     assert main(["inspect", str(tmp_path / "missing.engine")]) == 2
+
+
+def test_inspect_refuses_other_model_formats(mnist_onnx, tmp_path, capsys):
+    """An ONNX model, a .tflite or a torch checkpoint given to `inspect` is bad input (exit 2), named as what it is."""
+    import zipfile
+
+    tflite = tmp_path / "m.tflite"
+    tflite.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(32))
+    ckpt = tmp_path / "m.engine"
+    with zipfile.ZipFile(ckpt, "w") as z:
+        z.writestr("data.pkl", b"")
+    for path, what in ((mnist_onnx, "an ONNX model"), (tflite, "a TFLite model"), (ckpt, "a zip archive")):
+        assert main(["inspect", str(path)]) == 2
+        assert what in capsys.readouterr().err
