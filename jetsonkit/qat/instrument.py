@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from calibrators.methods import DEFAULT_METHOD
+
 from .._deps import require
 from ..export import as_example_tensors
 from .._progress import info, warn
@@ -96,7 +98,7 @@ def _batchnorm(model: Any, mode: str, example: tuple) -> tuple[dict[str, list[st
 
 def prepare(model: Any, calib: Any, example_inputs: Any = None, plan: Any = None, *, learn_scales: bool = False,
             batchnorm: str = "fold", input_names: Any = ("input",), output_names: Any = None,
-            dynamic: Any = True, opset: int = 17, method: str = "entropy") -> Any:
+            dynamic: Any = True, opset: int = 17, method: str = DEFAULT_METHOD) -> Any:
     """Prepare ``model`` (in place) for QAT and return it; see the module docstring.
 
     ``calib``: a ``calibrators.CalibrationTable``, a table file (``calib.json``) or a mapping tensor -> amax; or

@@ -230,3 +230,14 @@ def test_residual_input_produced_by_a_module_is_simulated_exactly(reuse, tmp_pat
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert np.abs(got - ref).max() < 1e-5
+
+
+def test_prepare_calibrates_with_the_registry_default_method():
+    """Library, CLI and recipe agree on the calibration method when QAT is given data instead of a table."""
+    import inspect
+
+    from calibrators.methods import DEFAULT_METHOD
+    from jetsonkit.qat.instrument import prepare
+    from jetsonkit.qat.stage import QatSettings
+
+    assert inspect.signature(prepare).parameters["method"].default == DEFAULT_METHOD == QatSettings().method
