@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> CommandResult:
     if y is None and (args.min_top1 is not None or args.max_drop is not None):
         raise UsageError(f"--min-top1 / --max-drop need labels, and {args.data!r} has no y",
                          hint="save the labels with numpy.savez(path, x=inputs, y=labels), or drop the gate")
+    if y is None and not args.reference:
+        raise UsageError(f"{args.data!r} has no labels and no --reference is given: nothing to measure",
+                         hint="save the labels with numpy.savez(path, x=inputs, y=labels), or pass the FP32 model "
+                              "with --reference for agreement")
     x_model, note = fit_input_layout(args.model, x)
     out = predict(args.model, x_model)
     data: dict = {"model": args.model, "data": args.data, "samples": int(len(x))}

@@ -176,6 +176,7 @@ def test_evaluate_bad_data_is_one_line_exit_2(mnist_onnx, tmp_path, capsys, make
 @pytest.mark.parametrize("extra, fragment", [
     (["--min-top1", "99"], "--min-top1 99 is not a fraction in [0, 1] (e.g. --min-top1 0.99 for 99 %)"),
     (["--min-top1", "0.5", "--data", "UNLABELLED"], "--min-top1 / --max-drop need labels"),
+    (["--data", "UNLABELLED"], "has no labels and no --reference is given: nothing to measure"),
 ])
 def test_evaluate_gates_that_could_not_work(mnist_onnx, tmp_path, capsys, extra, fragment):
     unlabelled = _npz(tmp_path / "x.npz", x=np.zeros((4, 1, 28, 28), np.float32))
