@@ -6,14 +6,10 @@ see :mod:`jetsonkit.convert.tflite`. Heavy packages (onnx, onnxruntime, ai-edge-
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_names
 
-__all__ = ["convert_tflite", "read_metadata", "ConvertResult"]
+_LAZY = {"convert_tflite": "jetsonkit.convert.tflite", "read_metadata": "jetsonkit.convert.tflite",
+         "ConvertResult": "jetsonkit.convert.tflite"}
+__all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import tflite
-
-        return getattr(tflite, name)
-    raise AttributeError(f"module 'jetsonkit.convert' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -5,6 +5,7 @@ Nothing here imports tensorrt at import time; ``build_engine`` imports it at fir
 
 from __future__ import annotations
 
+from .._lazy import lazy_names
 from .options import BuildOptions, InputRange, parse_profiles, parse_shape, parse_size
 from .plan import BuildPlan, make_plan
 from .sidecar import check_compatible, read_sidecar
@@ -14,9 +15,5 @@ __all__ = ["BuildOptions", "InputRange", "BuildPlan", "make_plan", "plan_build",
            "check_compatible", "parse_profiles", "parse_shape", "parse_size", "TrtVersion", "parse_version"]
 
 
-def __getattr__(name: str):
-    if name in ("build_engine", "plan_build"):
-        from . import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module 'jetsonkit.engine' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, {"build_engine": "jetsonkit.engine.engine",
+                                             "plan_build": "jetsonkit.engine.engine"}, globals())

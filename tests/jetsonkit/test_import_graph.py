@@ -113,3 +113,11 @@ def test_in_tree_packages_are_not_optional_dependencies():
                         and str(node.args[0].value).split(".")[0] in ("jetsonkit", "calibrators", "kernels"):
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
     assert found == []
+
+
+def test_one_lazy_import_mechanism():
+    """Packages that defer heavy imports all use jetsonkit._lazy.lazy_names; none writes its own __getattr__."""
+    own = [str(p.relative_to(REPO)) for p in (REPO / "jetsonkit").rglob("*.py") if p.name != "_lazy.py"
+           and any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__"
+                   for n in ast.parse(p.read_text(encoding="utf-8")).body)]
+    assert own == []
