@@ -110,15 +110,28 @@ class CalibrationTable:
             raise bad("tensors", "is missing or not an object")
         tensors = {}
         for name, entry in raw.items():
-            amax = entry.get("amax") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict):
+                raise bad(f"tensors.{name}", f"is {entry!r}, expected an object with amax")
+            amax = entry.get("amax")
             if isinstance(amax, bool) or not isinstance(amax, (int, float)) or not math.isfinite(amax) or amax < 0:
                 raise bad(f"tensors.{name}.amax", f"is {amax!r}, expected a finite number >= 0")
+            stats = entry.get("stats", {})
+            if not isinstance(stats, dict):
+                raise bad(f"tensors.{name}.stats", f"is {stats!r}, expected an object")
+            _check_against_stats(float(amax), stats, lambda why, key=f"tensors.{name}.amax": bad(key, why))
             flags = entry.get("flags", [])
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
                 raise bad(f"tensors.{name}.flags", "is not a list of strings")
-            tensors[name] = TensorRange(float(amax), str(entry.get("method", method)), int(entry.get("samples", 0)),
-                                        dict(entry.get("stats", {})), list(flags))
-        return cls(tensors, method, obj.get("model_sha256"), int(obj.get("samples", 0)), dict(obj.get("options", {})),
+            tensors[name] = TensorRange(float(amax), _text(entry.get("method", method), bad, f"tensors.{name}.method"),
+                                        _count(entry.get("samples", 0), bad, f"tensors.{name}.samples"), dict(stats),
+                                        list(flags))
+        options = obj.get("options", {})
+        if not isinstance(options, dict):
+            raise bad("options", f"is {options!r}, expected an object")
+        sha = obj.get("model_sha256")
+        if sha is not None and not isinstance(sha, str):
+            raise bad("model_sha256", f"is {sha!r}, expected a hex string")
+        return cls(tensors, method, sha, _count(obj.get("samples", 0), bad, "samples"), dict(options),
                    str(obj.get("producer", "")))
 
     @classmethod
@@ -133,3 +146,34 @@ class CalibrationTable:
             raise TableFormatError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg}); "
                                    "rewrite it with `jetsonkit calibrate`") from exc
         return cls.from_json(obj, str(path))
+
+
+# a range more than this many times the largest |x| calibration saw cannot come from any method (they all pick at
+# most max |x|, rounded up to a histogram bin edge): a hand-edited or corrupted table
+_ABOVE_MAX = 2.0
+# a range below this fraction of max |x| turns every value calibration saw into the same +-127 code: no method
+# picks it (percentile 99.99 of a 2048-bin histogram keeps at least one bin, 1/2048 of the span)
+_BELOW_MAX = 1e-6
+
+
+def _check_against_stats(amax: float, stats: dict, bad) -> None:
+    absmax = stats.get("absmax")
+    if isinstance(absmax, bool) or not isinstance(absmax, (int, float)) or not math.isfinite(absmax) or absmax <= 0:
+        return
+    if amax > _ABOVE_MAX * absmax:
+        raise bad(f"is {amax!r}, more than {_ABOVE_MAX:g}x the largest |x| calibration saw ({absmax:.6g})")
+    if amax < _BELOW_MAX * absmax:
+        raise bad(f"is {amax!r}, below {_BELOW_MAX:g} of the largest |x| calibration saw ({absmax:.6g}): every "
+                  "value would quantize to +-127")
+
+
+def _count(value: object, bad, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise bad(key, f"is {value!r}, expected an integer >= 0")
+    return value
+
+
+def _text(value: object, bad, key: str) -> str:
+    if not isinstance(value, str):
+        raise bad(key, f"is {value!r}, expected a string")
+    return value

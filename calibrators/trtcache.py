@@ -61,9 +61,9 @@ def format_trt_cache(amaxes: dict[str, float], version: str = "10.3.0",
     lines = [f"TRT-{trt_version_number(version)}-{algorithm}"]
     for name, amax in amaxes.items():
         if ":" in name and name.rsplit(":", 1)[1].strip() == "" or "\n" in name:
-            raise ValueError(f"tensor name {name!r} cannot be written to a TensorRT cache")
+            raise CacheFormatError(f"tensor name {name!r} cannot be written to a TensorRT cache")
         if not math.isfinite(amax) or amax < 0:
-            raise ValueError(f"tensor {name!r}: amax {amax!r} must be finite and >= 0")
+            raise CacheFormatError(f"tensor {name!r}: amax {amax!r} must be finite and >= 0")
         lines.append(f"{name}: {scale_to_hex(struct.unpack('>f', struct.pack('>f', amax / 127.0))[0])}")
     return "\n".join(lines) + "\n"
 

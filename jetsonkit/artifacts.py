@@ -24,7 +24,7 @@ import numpy as np
 
 from ._deps import require
 from ._io import sha256_bytes, sha256_file
-from .errors import ConfigError, DataError, IncompatibleArtifactError, ModelLoadError
+from .errors import ConfigError, DataError, IncompatibleArtifactError, InputError, ModelLoadError
 
 __all__ = ["load_onnx", "onnx_source", "model_sha256", "read_table", "check_table_model", "table_ranges", "ort_session",
            "with_outputs", "ort_predictor", "check_fits", "batched", "read_tflite_metadata", "TFLITE_METADATA"]
@@ -205,9 +205,14 @@ def ort_session(model: Any, *, threads: int | None = None, extra_outputs: Sequen
 def ort_predictor(model: Any, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A function ``x -> first output`` running ``model`` (path or ModelProto) in ONNX Runtime on the CPU."""
     sess = ort_session(model, threads=threads, purpose="evaluation in ONNX Runtime")
-    inp = sess.get_inputs()[0]
-    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
     where = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
+    inputs = sess.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise ModelLoadError(f"{where}: evaluation feeds one input tensor, this model has {len(inputs)} ({names})",
+                             hint="evaluate a single-input model, or run this one from Python with jetsonkit.Runtime")
+    inp = inputs[0]
+    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else None
 
     def run(x: np.ndarray) -> np.ndarray:
         check_fits(x, inp, where)
@@ -252,14 +257,31 @@ TFLITE_METADATA = "jetsonkit"  # the name of the metadata entry ``jetsonkit conv
 
 
 def read_tflite_metadata(path: str | os.PathLike) -> dict:
-    """The jetsonkit metadata embedded in a .tflite written by ``jetsonkit convert`` ({} if there is none)."""
+    """The jetsonkit metadata embedded in a .tflite written by ``jetsonkit convert`` ({} if there is none);
+    InputError naming the file when it is not a TFLite flatbuffer or its metadata is not a JSON object."""
     schema = require("ai_edge_litert.schema_py_generated", purpose="reading .tflite metadata")
     data = Path(path).read_bytes()
-    model = schema.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() is not None and entry.Name().decode() == TFLITE_METADATA:
-            buf = model.Buffers(entry.Buffer())
-            raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
-            return json.loads(raw) if raw else {}
-    return {}
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise InputError(f"{str(path)!r} is not a TFLite model (no TFL3 flatbuffer identifier)",
+                         hint="pass a .tflite written by jetsonkit convert")
+    try:
+        raw = None
+        model = schema.Model.GetRootAs(data, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry.Name() is not None and entry.Name().decode() == TFLITE_METADATA:
+                buf = model.Buffers(entry.Buffer())
+                raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
+                break
+    except Exception as exc:  # noqa: BLE001 - the flatbuffers reader raises struct / index / type errors on bad bytes
+        raise InputError(f"{str(path)!r} is a damaged TFLite file ({type(exc).__name__} reading its metadata)",
+                         hint="convert the model again") from exc
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{str(path)!r}: jetsonkit metadata is not JSON", hint="convert the model again") from exc
+    if not isinstance(meta, dict):
+        raise InputError(f"{str(path)!r}: jetsonkit metadata is not a JSON object", hint="convert the model again")
+    return meta

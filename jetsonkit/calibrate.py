@@ -17,7 +17,8 @@ import numpy as np
 from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
 
 from . import __version__
-from ._io import check_output_path, check_output_suffix
+from ._io import check_output_path, check_output_suffix, write_text_atomic
+from ._memory import DEFAULT_MAX_MEMORY, parse_size, plan_memory
 from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
 from .data import DataSpec, InputInfo
@@ -97,13 +98,47 @@ def _thread_plan(threads: int | None, native: bool) -> tuple[int, int, bool]:
     return threads or cores, max(1, cores // 2), True
 
 
+def _probe_bytes(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[str]) -> tuple[dict[str, int], int]:
+    """(exposed bytes of one sample per tensor, input bytes of one sample), from one run on a zero batch (one
+    sample, or the model's static batch); empty when an input has a dynamic axis besides the batch (no sample
+    shape to probe with: give --shape)."""
+    if any(d is None for i in inputs for d in i.shape[1:]):
+        return {}, 0
+    feed = {i.name: np.zeros((i.shape[0] or 1, *i.shape[1:]), i.dtype) for i in inputs}
+    per = max(len(next(iter(feed.values()))), 1)
+    fetch = [t for t in tensors if t not in feed]
+    sizes = {t: int(a.nbytes) for t, a in zip(fetch, session.run(fetch, feed))}
+    sizes.update({t: int(feed[t].nbytes) for t in tensors if t in feed})
+    return {t: sizes[t] // per for t in tensors}, sum(int(a.nbytes) for a in feed.values()) // per
+
+
+def _memory_plan(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], batch_size: int | None,
+                 max_memory: int) -> tuple[int | None, tuple]:
+    """(batch size, tensor groups) under ``max_memory``; a static batch axis keeps its size (only the tensors
+    exposed per run can shrink then)."""
+    tensor_bytes, input_bytes = _probe_bytes(session, inputs, tensors)
+    if not tensor_bytes:
+        return batch_size, (tuple(tensors),)
+    static = next((i.shape[0] for i in inputs if i.shape and i.shape[0] is not None), None)
+    if static:
+        plan = plan_memory({t: n * static for t, n in tensor_bytes.items()}, input_bytes * static, 1, max_memory)
+    else:
+        plan = plan_memory(tensor_bytes, input_bytes, batch_size or 32, max_memory)
+    if plan.limited:
+        info(plan.describe())
+    return (batch_size if static else plan.batch), plan.groups
+
+
 def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None,
             batch_size: int | None = None, shape: Any = None, max_samples: int | None = None, num_bins: int = 2048,
-            threads: int | None = None, preprocess: Any = None) -> tuple[Any, str]:
+            threads: int | None = None, preprocess: Any = None,
+            max_memory: int | None = DEFAULT_MAX_MEMORY) -> tuple[Any, str]:
     """Run ``data`` (anything :meth:`jetsonkit.data.DataSpec.parse` takes) through the model in model-sized
     batches and return (HistogramCollector, model sha256). Image data is pre-processed by ``preprocess`` (a
     :class:`jetsonkit.preprocess.PreprocessSpec`), else by the spec stored in the model, else as the input's
-    shape implies. ``batch_size``: samples a run for a dynamic batch axis (default 32; a static one decides)."""
+    shape implies. ``batch_size``: samples a run for a dynamic batch axis (default 32; a static one decides).
+    ``max_memory`` (bytes; None: no budget) lowers that batch and, when one sample does not fit, the number of
+    tensors exposed per ONNX Runtime run (:mod:`jetsonkit._memory`)."""
     import calibrators
 
     from .preprocess.metadata import from_onnx
@@ -119,6 +154,9 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     # idle ORT threads would spin between runs and compete with the histogram updates for the same cores
     session = ort_session(model, threads=ort_threads, extra_outputs=tensors, spin=False, purpose="calibration")
     inputs = model_inputs(session, shape)
+    groups: tuple = (tuple(tensors),)
+    if max_memory is not None:
+        batch_size, groups = _memory_plan(session, inputs, tensors, batch_size, max_memory)
     collector = calibrators.HistogramCollector(num_bins)
     spec = DataSpec.parse(data, preprocess=preprocess)
     if spec.preprocess is None and spec.kind in ("images", "coco", "yolo"):
@@ -126,38 +164,54 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     stream = spec.batches(inputs, batch_size=batch_size, max_samples=max_samples)
     for name in tensors:  # created up front: workers then update disjoint histograms, never the dict
         collector.histograms.setdefault(name, calibrators.Histogram(num_bins=num_bins))
-    seen = _run_batches(session, stream, inputs, tensors, collector, _batches(stream.total, stream.batch_size),
-                        workers, overlap)
+    spans: dict[str, tuple[float, float]] = {}
+    seen = _run_batches(session, stream, inputs, groups, collector, _batches(stream.total, stream.batch_size),
+                        workers, overlap, spans)
     if seen == 0:
         raise DataError(f"calibration data {stream.label!r} is empty", hint="give at least a few hundred samples")
+    if spans and all(lo == hi for lo, hi in spans.values()):
+        value = next(iter(spans.values()))[0]
+        raise DataError(f"calibration data {stream.label!r} is constant (every value is {value:g}): no range can "
+                        "be measured from it", hint="calibrate on real samples of what the model will see")
     if seen < ADVISED_SAMPLES:
         warn(f"calibrating with {seen} samples; at least {ADVISED_SAMPLES} are advised for stable ranges")
     return collector, model_sha256(onnx_path)
 
 
-def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], collector: Any,
-                 total_batches: int | None, workers: int = 1, overlap: bool = True) -> int:
+def _run_batches(session: Any, stream: Any, inputs: Sequence[InputInfo], groups: Sequence[Sequence[str]],
+                 collector: Any, total_batches: int | None, workers: int = 1, overlap: bool = True,
+                 spans: dict | None = None) -> int:
     """Feed every batch through ONNX Runtime and its tensors into ``collector``; return the samples seen.
 
-    The histograms of a batch are filled by ``workers`` threads (tensors split evenly by size); with ``overlap``
-    they fill while ONNX Runtime runs the next batch (both release the GIL for their heavy loops) and at most one
-    batch waits, so memory stays at two batches of activations; without, before the next batch starts (one batch).
+    Each batch runs once per group of ``groups`` (one group unless a memory budget split the tensors), exposing
+    that group's tensors. Their histograms are filled by ``workers`` threads (tensors split evenly by size); with
+    ``overlap`` they fill while ONNX Runtime runs the next batch or group (both release the GIL for their heavy
+    loops) and at most one waits, so memory stays at two runs' outputs; without, before the next run starts.
+    ``spans`` receives (min, max) of every numeric input over all samples (constant data is refused).
     """
-    fetch = [t for t in tensors if t not in {i.name for i in inputs}]
-    order = {name: i for i, name in enumerate(tensors)}
+    names = {i.name for i in inputs}
+    order = {name: i for i, name in enumerate(t for g in groups for t in g)}
     seen, pending = 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for index, feed in enumerate(progress(stream, "calibrating: batch", total=total_batches)):
             n = len(next(iter(feed.values())))
-            outputs = dict(zip(fetch, session.run(fetch, feed))) if fetch else {}
-            outputs.update({t: feed[t] for t in tensors if t in feed})
-            _finish(pending, order)
-            pending = [pool.submit(_update, collector, group, index, n)
-                       for group in _split({t: outputs[t] for t in tensors}, workers)]
-            del outputs
-            if not overlap:
+            if spans is not None:
+                for name, x in feed.items():
+                    if x.size and x.dtype.kind in "fiu":
+                        lo, hi = float(x.min()), float(x.max())
+                        old = spans.get(name, (lo, hi))
+                        spans[name] = (min(old[0], lo), max(old[1], hi))
+            for group in groups:
+                fetch = [t for t in group if t not in names]
+                outputs = dict(zip(fetch, session.run(fetch, feed))) if fetch else {}
+                outputs.update({t: feed[t] for t in group if t in feed})
                 _finish(pending, order)
-                pending = []
+                pending = [pool.submit(_update, collector, part, index, n)
+                           for part in _split({t: outputs[t] for t in group}, workers)]
+                del outputs
+                if not overlap:
+                    _finish(pending, order)
+                    pending = []
             seen += n
         _finish(pending, order)
     return seen
@@ -207,15 +261,17 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_MET
     """Calibrate ``onnx_path`` on ``data`` and return a ``calibrators.CalibrationTable``.
 
     ``options``: ``batch_size``, ``shape`` (calibration shape for dynamic axes), ``max_samples``, ``tensors``,
-    ``num_bins``, ``threads``, ``preprocess`` go to :func:`collect`; the rest are the options ``method``
+    ``num_bins``, ``threads``, ``preprocess``, ``max_memory`` (bytes or "512M") go to :func:`collect`; the rest are the options ``method``
     declares in ``calibrators.REGISTRY`` (e.g. ``percentile=99.9``): another method's option is a UsageError.
     ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
     """
     import calibrators
 
-    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "preprocess")
+    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "preprocess",
+                    "max_memory")
     collect_options = {k: options.pop(k) for k in collect_keys if k in options}
     method_options = method_settings(method, options)
+    _check_options(collect_options, trt_cache, trt_version)
     sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)
     for path in (output, trt_cache):
         if path is not None:
@@ -232,11 +288,39 @@ def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_MET
     for name, flags in table.flagged().items():
         for flag in flags:
             warn(f"calibration range of {name!r}: {flag}")
+    cache_text = _trt_cache_text(table, trt_cache, trt_version) if trt_cache is not None else None
     if output is not None:
         table.save(output)
-    if trt_cache is not None:
-        write_trt_cache(table, trt_cache, trt_version)
+    if cache_text is not None:
+        write_text_atomic(trt_cache, cache_text)
     return table
+
+
+def _check_options(options: dict, trt_cache: Any, trt_version: str) -> None:
+    """UsageError for an option value that cannot work, before any data is read or any file written."""
+    import calibrators
+
+    for key in ("batch_size", "max_samples", "num_bins", "threads"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UsageError(f"{key.replace('_', '-')} {value!r} must be an integer >= 1",
+                             hint="drop it for the default" if key != "max_samples" else "e.g. --max-samples 500")
+    if options.get("max_memory") is not None:  # "512M" or bytes
+        options["max_memory"] = parse_size(options["max_memory"])
+    if trt_cache is not None:
+        try:
+            calibrators.trt_version_number(str(trt_version))
+        except ValueError as exc:
+            raise UsageError(f"--trt-version: {exc}") from exc
+
+
+def _trt_cache_text(table: Any, path: Any, trt_version: str) -> str:
+    import calibrators
+
+    try:
+        return calibrators.format_trt_cache(table.amaxes(), version=trt_version)
+    except ValueError as exc:
+        raise UsageError(f"cannot write TensorRT cache {str(path)!r}: {exc}") from exc
 
 
 def method_settings(method: str, options: dict) -> dict:
@@ -283,12 +367,7 @@ def format_ranges(rows: Sequence[dict], indent: str = "  ") -> list[str]:
 
 def write_trt_cache(table: Any, path: str | os.PathLike, trt_version: str = "10.3.0") -> Path:
     """Write ``table`` as a TensorRT calibration cache (TensorRT 8.x / 10.x only)."""
-    import calibrators
-
-    try:
-        return calibrators.write_trt_cache(check_output_path(path), table.amaxes(), version=trt_version)
-    except ValueError as exc:
-        raise UsageError(f"cannot write TensorRT cache {str(path)!r}: {exc}") from exc
+    return write_text_atomic(check_output_path(path), _trt_cache_text(table, path, trt_version))
 
 
 def summary(table: Any, model: Any, data: Any, output: Any, trt_cache: Any = None,

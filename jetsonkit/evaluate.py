@@ -97,12 +97,21 @@ def _tflite_nhwc_input(model: Any) -> tuple | None:
     return tuple(int(d) for d in inputs[0]["shape"][1:])
 
 
+def check_finite(x: np.ndarray, label: str = "evaluation data") -> None:
+    """DataError naming the first sample that holds NaN or Inf: the one rule for evaluation data (evaluate and
+    compress); the model is never blamed for its input."""
+    if x.dtype.kind in "fc" and x.size:
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.ndim else ~np.isfinite(x)
+        if bad.any():
+            raise DataError(f"{label} holds NaN or Inf in {int(bad.sum())} of {len(x)} samples (first: sample "
+                            f"{int(np.argmax(bad))})", hint="clean or drop those samples first")
+
+
 def _check_inputs(x: Any) -> np.ndarray:
     x = np.asarray(x)
     if x.size == 0:
         raise DataError("evaluation data is empty", hint="pass at least one sample")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DataError("evaluation data contains NaN or inf", hint="clean the data first")
+    check_finite(x)
     return np.ascontiguousarray(x, dtype=np.float32) if x.dtype.kind == "f" else x
 
 

@@ -19,7 +19,7 @@ from .._io import atomic_path, sha256_file, write_json_atomic
 from .._progress import info
 from ..artifacts import TFLITE_METADATA as METADATA_NAME
 from ..artifacts import read_tflite_metadata as read_metadata  # noqa: F401 - the public name of jetsonkit.convert
-from ..errors import BackendError, IncompatibleArtifactError, InputError, UsageError
+from ..errors import BackendError, DataError, IncompatibleArtifactError, InputError, UsageError
 
 PRECISIONS, IO_TYPES, LAYOUTS = ("fp32", "fp16", "int8"), ("float", "int8"), ("nhwc", "nchw")
 
@@ -169,6 +169,10 @@ def _int8_ranges(graph, onnx_path: str, data, calib, method: str | None, limit: 
         inside = tables["table"] is not None and name in tables["table"].tensors
         r = tables["table" if inside else "outside"].tensors[name]
         amax, lo = float(r.amax), r.stats.get("min")
+        if inside and not amax > 0:
+            raise DataError(f"tensor {name!r} has a degenerate range in the calibration table (amax {amax:g}: all "
+                            "zeros in calibration); a full-integer TFLite model has no float fallback for it",
+                            hint="convert with --precision fp16, or recalibrate on data that reaches that tensor")
         ranges[name] = Range(0.0 if lo is not None and lo >= 0 else -amax, amax,
                              "table" if inside else f"calibrated:{OUTSIDE_TABLE_METHOD}")
     return ranges, tables["table"], method

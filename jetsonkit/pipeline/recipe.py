@@ -22,7 +22,8 @@ from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry o
 
 from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
-from ..errors import ConfigError
+from .._memory import parse_size
+from ..errors import ConfigError, UsageError
 from ..preprocess.config import PreprocessSpec
 from ..qat.stage import QatSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
@@ -67,6 +68,7 @@ class CalibrationConfig:
     method: str = DEFAULT_METHOD
     percentile: float | None = None
     max_samples: int | None = None
+    max_memory: str = "512M"  # memory calibration's activations may take (sizes its batches), e.g. 256M, 2G
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,12 @@ def _check_calibration(doc: LocatedYaml, c: CalibrationConfig) -> None:
 def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     c, e = r.calibration, r.evaluation
     _check_calibration(doc, c)
+    try:
+        parse_size(c.max_memory, "max_memory")
+    except UsageError as exc:
+        raise _fail(doc, ("calibration", "max_memory"), exc.message, hint=exc.hint) from None
+    if c.max_samples is not None and c.max_samples < 1:
+        raise _fail(doc, ("calibration", "max_samples"), f"max_samples {c.max_samples} must be >= 1")
     if e.metric not in METRICS and not _CALLABLE.match(e.metric):
         raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
     for k, inp in enumerate(r.inputs):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._deps import available, install_line
 from .._io import atomic_path, check_name_length, check_writable
+from .._lock import folder_lock
 from .._progress import warn
 from ..errors import CheckFailed, InputError, MissingDependencyError
 from . import steps
@@ -270,18 +271,25 @@ def compress(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = 
              on_stage: Callable[[StageRecord], None] | None = None) -> CompressResult:
     """Run ``recipe`` into ``out_dir`` and write report.json / report.md / report.html there.
 
-    Raises CheckFailed (after writing the report) when the recipe has budgets and no artifact meets them.
+    Raises CheckFailed (after writing the report) when the recipe has budgets and no artifact meets them, and
+    InputError when another run holds ``out_dir`` (an advisory lock: two runs never mix their results in one folder).
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     chosen = _choose_targets(recipe, targets)
     check_backends(recipe, chosen)
     out = _prepare_out(out_dir)
+    with folder_lock(out):
+        return _compress(recipe, chosen, out, force, on_stage)
+
+
+def _compress(recipe: Recipe, chosen: list[TargetConfig], out: Path, force: bool,
+              on_stage: Callable[[StageRecord], None] | None) -> CompressResult:
     start = time.perf_counter()
+    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)  # first: bad evaluation data stops the run before any stage
     store = StageStore(out, force=force, on_stage=on_stage)
     run = _Run(recipe, out, store)
     run.make_models(any(t.sparsity for t in chosen))
     made = [(t, *run.artifact(t)) for t in chosen]
-    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)
     ref_figures, ref_out = _measure(run, "reference", run.model(False), x, y, None)
     measured: dict[Path, dict] = {run.model(False): ref_figures}
     for t, path, _ in made:

@@ -32,6 +32,9 @@ def load_data(spec: str, inputs: tuple | None = None, preprocess: Any = None) ->
     from ..data import DataSpec
 
     x, y = DataSpec.parse(spec, preprocess=preprocess).load_xy(inputs)
+    from ..evaluate import check_finite
+
+    check_finite(x, f"data {spec!r}")
     if x.dtype.kind == "f" and x.dtype != np.float32:
         x = x.astype(np.float32)  # the models take float32; float64 arrays are common in saved .npz files
     return x, y
@@ -123,10 +126,11 @@ def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     """One calibration of ``onnx_path`` on the recipe's calibration data; every target of this model shares it."""
     import calibrators
 
+    from .._memory import parse_size
     from ..calibrate import calibrate
 
     c = recipe.calibration
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"max_memory": parse_size(c.max_memory, "max_memory")}
     if c.max_samples:
         options["max_samples"] = c.max_samples
     options.update({name: getattr(c, name) for name in calibrators.OPTIONS if getattr(c, name) is not None})

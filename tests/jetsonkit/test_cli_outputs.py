@@ -124,3 +124,16 @@ def test_json_prints_one_object_for_every_exit(capsys, monkeypatch, raised, code
 def test_json_without_a_command_is_json(capsys):
     rc, out, _ = _run(capsys, ["--json"])
     assert rc == 2 and json.loads(out)["type"] == "UsageError"
+
+
+def test_the_readme_exit_code_table_is_the_cli_s():
+    import re
+
+    from jetsonkit import cli, errors
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("| exit | meaning |"):].split("\n\n")[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)}
+    codes = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
+    raised = {c.exit_code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.JetsonkitError)}
+    assert documented == codes and raised <= codes, (documented, codes, raised)
