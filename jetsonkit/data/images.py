@@ -39,8 +39,9 @@ def class_folders(folder: Path, files: Sequence[Path]) -> tuple[list[str], np.nd
     return names, np.array([index[p.relative_to(folder).parts[0]] for p in files], dtype=np.int64)
 
 
-def decode_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file (Pillow; grey and palette images are expanded to RGB)."""
+def decode_rgb(path: Path, modes: set | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file (Pillow; grey and palette images are expanded to RGB); the file's own
+    colour mode goes into ``modes`` (so a reader can say once that it converted colour to gray or back)."""
     try:
         from PIL import Image
     except ImportError as exc:
@@ -48,6 +49,8 @@ def decode_rgb(path: Path) -> np.ndarray:
                                      hint="pip install pillow") from exc
     try:
         with Image.open(path) as img:
+            if modes is not None:
+                modes.add(img.mode)
             return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
     except OSError as exc:
         raise DataError(f"cannot read image {str(path)!r}: {exc}", hint="remove or replace the file") from exc

@@ -157,8 +157,19 @@ class ImageSource(Source):
 
     def chunks(self, size: int, inputs: Sequence[InputInfo] | None) -> Iterator[dict]:
         spec = self.resolved_spec(inputs)
+        modes: set = set()
+        said = False
         for start in range(0, self.total, size):
-            yield {"": np.concatenate([spec.apply(decode_rgb(p), "rgb") for p in self.files[start:start + size]])}
+            chunk = np.concatenate([spec.apply(decode_rgb(p, modes), "rgb") for p in self.files[start:start + size]])
+            gray = spec.color == "gray"
+            converted = sorted(m for m in modes if (m != "L" if gray else m in ("L", "LA", "1")))
+            if converted and not said:
+                from .._progress import warn
+
+                warn(f"images in {self.label!r} are {', '.join(converted)}; converted to "
+                     f"{'gray (1 channel)' if gray else spec.color.upper() + ' (3 channels)'} as the input takes them")
+                said = True
+            yield {"": chunk}
 
 
 def _as_batch(item: Any, inputs: Sequence[InputInfo] | None) -> dict:

@@ -271,7 +271,10 @@ def test_tflite_metadata_parser(tmp_path, examples):
 def test_data_spec_parsers(tmp_path, examples):
     import numpy as np
 
-    from jetsonkit.evaluate import load_data
+    from jetsonkit.data import DataSpec
+
+    def load_data(spec):
+        return DataSpec.parse(spec).load_xy()
 
     path = tmp_path / "d.npz"
     arrays = st.one_of(st.just(np.zeros((0, 2), np.float32)), st.just(np.full((2, 3), np.nan, np.float32)),
