@@ -303,7 +303,7 @@ def _check_options(options: dict, trt_cache: Any, trt_version: str) -> None:
     for key in ("batch_size", "max_samples", "num_bins", "threads"):
         value = options.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise UsageError(f"{key.replace('_', '-')} {value!r} must be an integer >= 1",
+            raise UsageError(f"--{key.replace('_', '-')} {value!r} must be an integer >= 1",
                              hint="drop it for the default" if key != "max_samples" else "e.g. --max-samples 500")
     if options.get("max_memory") is not None:  # "512M" or bytes
         options["max_memory"] = parse_size(options["max_memory"])
