@@ -451,8 +451,9 @@ def main() -> None:
     print(f"machine: {results['machine']}\ndate: {results['date']}\nload average (1/5/15 min) at start "
           f"{'/'.join(f'{v:.2f}' for v in results['load_average_start'])}, at end "
           f"{'/'.join(f'{v:.2f}' for v in results['load_average_end'])}\nhistogram scan: {results['scan']}\n")
-    print(f"{'model':<8}{'samples':>8}{'jetsonkit entropy':>19}{'jetsonkit minmax':>18}{'ORT MinMax':>12}"
-          f"{'ORT Entropy':>13}{'speed-up':>10}{'tensors (jk/ORT)':>18}")
+    if results.get("wall"):
+        print(f"{'model':<8}{'samples':>8}{'jetsonkit entropy':>19}{'jetsonkit minmax':>18}{'ORT MinMax':>12}"
+              f"{'ORT Entropy':>13}{'speed-up':>10}{'tensors (jk/ORT)':>18}")
     for r in results.get("wall", []):
         print(f"{r['model']:<8}{r['samples']:>8}{r['jetsonkit_entropy_s']:>18.2f}s{r['jetsonkit_minmax_s']:>17.2f}s"
               f"{r['ort_minmax_s']:>11.2f}s{r['ort_entropy_s']:>12.2f}s{r['speedup_vs_ort_entropy']:>9.1f}x"
