@@ -285,7 +285,8 @@ def compress(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = 
 def _compress(recipe: Recipe, chosen: list[TargetConfig], out: Path, force: bool,
               on_stage: Callable[[StageRecord], None] | None) -> CompressResult:
     start = time.perf_counter()
-    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)  # first: bad evaluation data stops the run before any stage
+    # first: bad evaluation data stops the run before any stage
+    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)
     store = StageStore(out, force=force, on_stage=on_stage)
     run = _Run(recipe, out, store)
     run.make_models(any(t.sparsity for t in chosen))
