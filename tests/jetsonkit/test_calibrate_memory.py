@@ -42,10 +42,10 @@ def test_bad_sizes(text):
 
 
 def test_a_budget_changes_runs_not_ranges(capsys, mnist_onnx, mnist_train_1k):
-    from jetsonkit._progress import set_quiet
     from jetsonkit.calibrate import collect
+    from jetsonkit.cli.streams import configure_logging
 
-    set_quiet(False)  # an earlier --json / --quiet run in this process may have left it on
+    configure_logging(False)  # an earlier --json / --quiet run in this process may have left it quiet
     x = mnist_train_1k[0][:96]
     free, _ = collect(mnist_onnx, x, batch_size=32, max_memory=None)
     capsys.readouterr()
