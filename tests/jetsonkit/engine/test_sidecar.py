@@ -89,7 +89,7 @@ def test_version_and_hardware_compatible_engines():
 
 
 def test_calibration_cache_matches_trt_sample_vector():
-    # TensorRT sampleINT8: "data: 3c008912" is scale 0.0078452 (FACTS.md); written by calibrators.trtcache
+    # TensorRT sampleINT8: "data: 3c008912" is scale 0.0078452 (TensorRT's samples/sampleINT8 calibration cache); written by calibrators.trtcache
     amax = struct.unpack(">f", bytes.fromhex("3c008912"))[0] * 127
     text = encode_calibration_cache({"data": amax, "conv1": 4.0}, "8.6.1").decode()
     assert text.splitlines() == ["TRT-8601-EntropyCalibration2", "data: 3c008912", "conv1: 3d010204"]
