@@ -45,6 +45,15 @@ def pytest_collection_modifyitems(config, items):
                     item.add_marker(pytest.mark.skip(reason=reasons[marker]))
 
 
+@pytest.fixture(autouse=True)
+def _library_log_lines_on_stderr():
+    """The CLI shows the library's log lines on stderr; give every test that view, whatever ran before it (an
+    earlier ``--quiet`` / ``--json`` run in this process, or no CLI run at all), so tests do not depend on order."""
+    from jetsonkit.cli.streams import configure_logging
+
+    configure_logging(False)
+
+
 @pytest.fixture(scope="session")
 def mnist_test():
     """The real MNIST test split, normalised: (x float32 [10000,1,28,28], y int64)."""

@@ -45,7 +45,11 @@ class ArraySource(Source):
     """In-memory or memory-mapped arrays, one row per sample."""
 
     def __init__(self, arrays: dict, labels: Any, label: str, files: list[Path] | None = None):
-        lengths = {k: (len(v) if np.ndim(v) else 0) for k, v in arrays.items()}
+        scalars = [k or "the array" for k, v in arrays.items() if np.ndim(v) == 0]
+        if scalars:
+            raise DataError(f"{label}: {', '.join(map(repr, scalars))} is a single value, not samples",
+                            hint="save one row per sample (shape [N, ...])")
+        lengths = {k: len(v) for k, v in arrays.items()}
         if len(set(lengths.values())) > 1:
             raise DataError(f"{label}: arrays hold different numbers of samples ({lengths})",
                             hint="every input needs one row per sample")

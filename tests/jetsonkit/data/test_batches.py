@@ -96,3 +96,11 @@ def test_npy_is_memory_mapped_and_npz_picks_arrays_by_name(tmp_path):
     np.savez(tmp_path / "xy_only_y.npz", images=x, y=np.arange(5))  # never y as x
     with pytest.raises(DataError, match=r"has arrays \['images', 'y'\], no input data named x"):
         DataSpec.parse(tmp_path / "xy_only_y.npz").load_xy()
+
+
+def test_a_scalar_array_is_bad_data_not_a_crash(tmp_path):
+    """Found by the parser fuzzing: ``np.savez(p, x=np.array(1.5))`` raised TypeError (exit 3)."""
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.array(1.5))
+    with pytest.raises(DataError, match="single value, not samples"):
+        DataSpec.parse(str(path)).load_xy()
