@@ -3,6 +3,7 @@ for the one anonymous array of a one-input source) and knows its sample count, l
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -17,14 +18,17 @@ __all__ = ["Source", "ArraySource", "SampleFolderSource", "ImageSource", "Iterab
            "check_labels"]
 
 
-class Source:
+class Source(abc.ABC):
+    """A reader: its ``chunks`` yield the samples; ``total``, ``labels`` and ``files`` describe them."""
+
     label: str = "data"
     total: int | None = None
     labels: np.ndarray | None = None
     files: list[Path] = []
 
+    @abc.abstractmethod
     def chunks(self, size: int, inputs: Sequence[InputInfo] | None) -> Iterator[dict]:
-        raise NotImplementedError
+        """Samples in chunks of at most ``size`` rows, as ``{input name: array}``."""
 
 
 def check_labels(y: Any, n: int, label: str) -> np.ndarray:
