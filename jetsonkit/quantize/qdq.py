@@ -44,7 +44,7 @@ class QdqResult:
     weights_fp32_bytes: int
     weights_int8_bytes: int
     kept_float: dict[str, str] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)  # node -> why it left INT8 beyond the plan
+    reasons: dict[str, str] = field(default_factory=dict)  # node -> why it is not INT8 (placement default, degenerate)
     source_bytes: int = 0
     output_bytes: int = 0
 
@@ -253,9 +253,11 @@ def quantize_qdq(model: Any, table: Any, out_path: str | os.PathLike | None = No
     ed.finish()
     if check:
         onnx.checker.check_model(proto)
-    result = QdqResult(proto, None, sites, fp32_bytes, int8_bytes, {**_kept_float(proto, plan),
+    by_default = _kept_by_default(proto, plan)
+    result = QdqResult(proto, None, sites, fp32_bytes, int8_bytes, {**{n: "fp32" for n in by_default},
+                                                                     **_kept_float(proto, plan),
                                                                      **{n: "fp32" for n in degenerate}})
-    result.reasons = degenerate
+    result.reasons = {**by_default, **degenerate}
     result.source_bytes = Path(label).stat().st_size if model_sha else proto.ByteSize()
     result.output_bytes = proto.ByteSize()
     if out_path is not None:
@@ -278,6 +280,17 @@ def _plan_mapping(proto: Any, plan: Any) -> dict[str, str]:
     from .placement import _node_precisions
 
     return _node_precisions(proto, plan) if plan is not None else {}
+
+
+def _kept_by_default(proto: Any, plan: Any) -> dict[str, str]:
+    """Node -> reason for the nodes the placement itself keeps in float (a detection decode, attention) that would
+    otherwise carry Q/DQ, unless a plan rule puts them back in int8."""
+    from .placement import default_float_nodes, quantizable_nodes
+
+    decided = _plan_mapping(proto, plan)
+    quantizable = quantizable_nodes(proto)
+    return {n: why for n, why in default_float_nodes(proto).items()
+            if n in quantizable and decided.get(n, "fp32") != "int8"}
 
 
 def _kept_float(proto: Any, plan: Any) -> dict[str, str]:

@@ -133,3 +133,21 @@ def test_anchor_grid_decode_without_dfl_is_found(session_tmp):
     assert next(n for n in model.graph.node if n.output[0] == "output").name in decode
     learned = {n.name for n in model.graph.node if n.op_type == "Conv"}
     assert not learned & set(decode)  # the network itself stays quantizable
+
+
+def test_qdq_result_lists_the_decode_it_keeps_in_float(yolo_onnx):
+    """kept_float names every node that would carry Q/DQ but stays float for the decode, with its reason; a plan
+    rule that puts the DFL conv back in int8 takes it off the list."""
+    model = onnx.load(str(yolo_onnx))
+    ranges = {t: 1.0 for t in calibration_tensors(model)}
+    result = quantize_qdq(model, ranges)
+    decode = decode_nodes(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    kept = result.kept_float
+    assert kept and set(kept) <= set(decode) and set(kept.values()) == {"fp32"}
+    assert {ops[n] for n in kept} == {"Conv", "Add"}  # the DFL conv and the (x1y1 + x2y2) box Add
+    assert all(result.reasons[n] == decode[n] for n in kept)
+    assert result.summary()["kept_float_reasons"] == {n: decode[n] for n in kept}
+    dfl_conv = next(n for n in kept if ops[n] == "Conv")
+    forced = quantize_qdq(model, ranges, plan=PrecisionPlan([Rule("int8", match=dfl_conv)]))
+    assert dfl_conv not in forced.kept_float and set(forced.kept_float) == set(kept) - {dfl_conv}
