@@ -5,7 +5,9 @@ stderr (INFO lines, ``warning: ...``; WARNING and up with ``--quiet`` / ``--json
 applied by :func:`jetsonkit.cli.console_main` alone -- the real process -- around the command: C/C++ code (LiteRT's
 "INFO: Created TensorFlow Lite XNNPACK delegate", torch's exporter dumps) writes to file descriptors 1 and 2 past
 Python, so with ``--quiet`` fd 2 goes to /dev/null (Python's own stderr keeps a copy of the terminal: warnings
-and the error line still show), and with ``--json`` fd 1 goes to stderr (stdout holds the JSON object alone).
+and the error line still show), and with ``--json`` fd 1 goes to stderr (stdout holds the JSON object alone). Without ``--quiet`` the native
+calls the library marks as chatter (:mod:`jetsonkit._native`: LiteRT's XNNPACK INFO line) run with fd 2 discarded,
+for those calls only.
 """
 
 from __future__ import annotations
@@ -44,11 +46,16 @@ def configure_logging(quiet: bool) -> None:
 @contextlib.contextmanager
 def native_output(quiet: bool, as_json: bool) -> Iterator[None]:
     """Redirect fds 1 / 2 of this process for the block (see the module docstring); a no-op without real fds."""
+    from .. import _native
+
     with contextlib.ExitStack() as stack:
         if as_json:
             stack.enter_context(_fd_pointed(1, 2))
         if quiet:
             stack.enter_context(_stderr_kept_fd_discarded())
+        else:
+            _native.set_guard(_stderr_kept_fd_discarded)
+            stack.callback(_native.set_guard, None)
         yield
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._io import atomic_path, sha256_file, write_json_atomic
+from .._native import chatter
 from .._progress import info
 from ..artifacts import TFLITE_METADATA as METADATA_NAME
 from ..artifacts import read_tflite_metadata as read_metadata  # noqa: F401 - the public name of jetsonkit.convert
@@ -211,7 +212,6 @@ def _write(builder, out_path, meta, precision, io, ranges) -> ConvertResult:
     sidecar = write_json_atomic(str(out) + ".json", meta)
     ops = Counter(_opcode_names(builder))
     src = Counter(r.source for r in (ranges or {}).values())
-    info(f"wrote {out} ({len(data) / 1024:.1f} KiB, {sum(ops.values())} ops)")
     return ConvertResult(out, precision, io, len(data), dict(ops), meta, sidecar, dict(src))
 
 
@@ -221,7 +221,8 @@ def _check_loads(data: bytes) -> None:
 
     interpreter = require("ai_edge_litert.interpreter", purpose="checking the converted model")
     try:
-        interpreter.Interpreter(model_content=data).allocate_tensors()
+        with chatter():  # LiteRT's XNNPACK INFO line (the CLI process discards it): XNNPACK must accept it too
+            interpreter.Interpreter(model_content=data).allocate_tensors()
     except (RuntimeError, ValueError) as exc:
         raise BackendError(f"LiteRT refuses the converted model: {exc}".replace("\n", " ").strip(),
                            hint="a jetsonkit lowering bug: report it with the ONNX model; --debug shows more") from exc

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
+from .._native import chatter
 from ..errors import BackendError, ModelLoadError, UsageError
 from .base import Runtime
 from .tensors import TensorInfo, dynamic_dim
@@ -64,10 +65,10 @@ class LiteRTRunner(Runtime):
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise UsageError(f"litert option threads={threads!r} must be an int >= 1", hint="or None for LiteRT's 1")
         try:
-            # LiteRT prints an INFO line per delegate on fd 2; the CLI process discards it with --quiet
-            self._interp = litert.Interpreter(model_path=str(self.path), num_threads=threads,
-                                              experimental_op_resolver_type=resolver)
-            self._interp.allocate_tensors()
+            with chatter():  # LiteRT prints an INFO line when it applies XNNPACK (the CLI process discards it)
+                self._interp = litert.Interpreter(model_path=str(self.path), num_threads=threads,
+                                                  experimental_op_resolver_type=resolver)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"LiteRT cannot load {str(self.path)!r}: {str(exc).splitlines()[0][:300]}",
                                  hint="the file is corrupted, truncated or uses ops this LiteRT lacks; convert it "
