@@ -58,7 +58,8 @@ ORT_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "AveragePool", "Glo
 def export_models(folder: Path, with_resnet: bool) -> dict[str, Path]:
     import torch
 
-    from jetsonkit.examples import mnist, testnets
+    from jetsonkit.examples import mnist
+    from tests.support import testnets
 
     paths = {"mnist": folder / "mnist.onnx"}
     torch.onnx.export(mnist.build_model(), (torch.zeros(1, 1, 28, 28),), str(paths["mnist"]), input_names=["input"],

@@ -33,7 +33,8 @@ from jetsonkit.doctor import cpu_name  # noqa: E402
 def models(quick: bool):
     import torch
 
-    from jetsonkit.examples import mnist, testnets
+    from jetsonkit.examples import mnist
+    from tests.support import testnets
 
     yield "mnist_cnn", mnist.build_model(), torch.zeros(1, 1, 28, 28)
     names = ["conv_residual_net", "attention_net"] + ([] if quick else ["resnet50_like"])

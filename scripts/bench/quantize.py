@@ -2,7 +2,7 @@
 """Q/DQ benchmark: jetsonkit.quantize_qdq beside ONNX Runtime's QDQ quantizer, accuracy, sizes, sensitivity cost.
 
 In one run on this machine:
-1. Q/DQ insertion time on the ResNet-50-style 224x224 test net (``jetsonkit.examples.testnets.resnet50_like``,
+1. Q/DQ insertion time on the ResNet-50-style 224x224 test net (``tests/support/testnets.py: resnet50_like``,
    50 weighted layers) and on the MNIST CNN, median of ``--repeat``: jetsonkit (placement + int8 weights + checker)
    beside ONNX Runtime's ``QDQQuantizer`` given the same activation ranges (insertion only, no calibration;
    per-channel weights, symmetric int8) — its internal class, so the peer column says n/a if its API moves;
@@ -157,7 +157,8 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     import logging
-    from jetsonkit.examples import mnist, sensitive, testnets
+    from jetsonkit.examples import mnist, sensitive
+    from tests.support import testnets
 
     logging.getLogger("jetsonkit").setLevel(logging.WARNING)  # warnings only
     print(f"# jetsonkit quantize benchmark — {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")

@@ -47,10 +47,10 @@ def _models(tmp: Path) -> tuple[Path, Path, str]:
         convert_tflite(onnx_path, tflite_path, precision="fp32")
         made_by = "jetsonkit.convert (fp32)"
     except ImportError:
-        from jetsonkit.runtime.tflite_writer import mnist_cnn_tflite
+        from tests.support.tflite_writer import mnist_cnn_tflite
 
         mnist_cnn_tflite({k: v.detach().numpy() for k, v in model.state_dict().items()}, tflite_path)
-        made_by = "jetsonkit.runtime.tflite_writer (fp32)"
+        made_by = "tests/support/tflite_writer.py (fp32)"
     return onnx_path, tflite_path, made_by
 
 

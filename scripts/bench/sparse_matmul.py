@@ -55,7 +55,7 @@ def model_shapes() -> list[tuple[int, int, str]]:
     found: dict[tuple[int, int], str] = {}
     builders = []
     try:
-        from jetsonkit.examples import testnets
+        from tests.support import testnets
 
         builders += [("attention_net", testnets.attention_net), ("conv_residual_net", testnets.conv_residual_net),
                      ("resnet50_like", testnets.resnet50_like)]

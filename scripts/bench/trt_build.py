@@ -50,7 +50,7 @@ def export(name: str, folder: Path) -> tuple[Path, str, tuple[int, ...]]:
 
         model, shape = mnist.build_model(), (1, 28, 28)
     else:
-        from jetsonkit.examples import testnets
+        from tests.support import testnets
 
         model, shape = testnets.resnet50_like(), (3, 224, 224)
     path = folder / f"{name}.onnx"

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from jetsonkit.cli import main  # noqa: E402
-from jetsonkit.examples import testnets  # noqa: E402
+from support import testnets  # noqa: E402
 
 MNIST = "jetsonkit.examples.mnist:build_model"
 
@@ -41,7 +41,7 @@ def test_export_mnist_json(capsys, tmp_path):
 
 
 def test_export_prints_table_and_exporter(capsys, tmp_path):
-    code, out, err = _run(capsys, "export", "jetsonkit.examples.testnets:attention_net", "--input", "input:1x3x32x32",
+    code, out, err = _run(capsys, "export", "support.testnets:attention_net", "--input", "input:1x3x32x32",
                           "--dynamic", "batch", "-o", str(tmp_path / "a.onnx"))
     assert code == 0
     assert "exported with the legacy exporter" in out and "parity ONNX Runtime vs torch" in out
@@ -51,7 +51,7 @@ def test_export_prints_table_and_exporter(capsys, tmp_path):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_export_user_file_and_torchscript(capsys, tmp_path):
     src = tmp_path / "net.py"
-    src.write_text("from jetsonkit.examples.testnets import conv_residual_net as build\n")
+    src.write_text("from support.testnets import conv_residual_net as build\n")
     assert _run(capsys, "export", f"{src}:build", "--input", "x:2x3x32x32", "-o", str(tmp_path / "u.onnx"))[0] == 0
     model, x = testnets.build("conv_residual_net")
     torch.jit.trace(model, x).save(str(tmp_path / "m.pt"))
@@ -147,7 +147,7 @@ def test_doctor_json_never_fails(capsys):
 
 
 def test_named_dynamic_axes_reach_the_file(capsys, tmp_path):
-    code, out, _ = _run(capsys, "export", "jetsonkit.examples.testnets:conv_residual_net", "--input", "img:1x3x32x32",
+    code, out, _ = _run(capsys, "export", "support.testnets:conv_residual_net", "--input", "img:1x3x32x32",
                         "--dynamic", "img:0=n", "--dynamic", "img:2=h", "--dynamic", "img:3=w", "--output-name",
                         "logits", "-o", str(tmp_path / "c.onnx"), "--json")
     assert code == 0

@@ -242,7 +242,7 @@ def test_engine_sidecar_parser_and_round_trip(tmp_path, examples):
 def test_tflite_metadata_parser(tmp_path, examples):
     pytest.importorskip("ai_edge_litert")
     from jetsonkit.convert import read_metadata
-    from jetsonkit.runtime.tflite_writer import int8_dense_tflite
+    from support.tflite_writer import int8_dense_tflite
     import numpy as np
 
     good = tmp_path / "good.tflite"

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from jetsonkit.errors import ModelLoadError  # noqa: E402
-from jetsonkit.examples import testnets  # noqa: E402
+from support import testnets  # noqa: E402
 from jetsonkit.modelspec import load_model  # noqa: E402
 
 USER_FILE = textwrap.dedent("""
@@ -41,7 +41,7 @@ def user_file(tmp_path):
 
 
 def test_package_factory_loads_in_eval_mode():
-    model = load_model("jetsonkit.examples.testnets:conv_residual_net")
+    model = load_model("support.testnets:conv_residual_net")
     assert isinstance(model, torch.nn.Module) and not model.training
 
 
@@ -51,8 +51,8 @@ def test_user_file_factory_and_class(user_file):
 
 
 @pytest.mark.parametrize("spec, fragment", [
-    ("jetsonkit.examples.testnets", "has no factory"),
-    ("jetsonkit.examples.testnets:nope", "has no attribute 'nope'"),
+    ("support.testnets", "has no factory"),
+    ("support.testnets:nope", "has no attribute 'nope'"),
     ("no_such_package_xyz.models:build", "'no_such_package_xyz.models' cannot be found"),
     ("missing/dir/models.py:build", "'missing/dir/models.py' does not exist"),
     ("missing.pt", "'missing.pt' does not exist"),
@@ -76,10 +76,10 @@ def test_weights_round_trip(tmp_path):
     source = testnets.conv_residual_net(seed=1)
     path = tmp_path / "w.pth"
     torch.save(source.state_dict(), path)
-    model = load_model("jetsonkit.examples.testnets:conv_residual_net", str(path))
+    model = load_model("support.testnets:conv_residual_net", str(path))
     assert torch.equal(model.head.weight, source.head.weight)
     torch.save({"state_dict": source.state_dict(), "epoch": 3}, path)  # a training checkpoint
-    assert torch.equal(load_model("jetsonkit.examples.testnets:conv_residual_net", str(path)).head.bias,
+    assert torch.equal(load_model("support.testnets:conv_residual_net", str(path)).head.bias,
                        source.head.bias)
 
 
@@ -90,7 +90,7 @@ def test_mismatched_weights_name_the_first_keys(tmp_path):
     path = tmp_path / "w.pth"
     torch.save(state, path)
     with pytest.raises(ModelLoadError) as info:
-        load_model("jetsonkit.examples.testnets:conv_residual_net", str(path))
+        load_model("support.testnets:conv_residual_net", str(path))
     message = str(info.value)
     assert "missing keys: head.weight" in message and "unexpected keys: extra.weight" in message
     assert "shape mismatch: head.bias (7,) vs model (10,)" in message and "\n" not in message
@@ -104,7 +104,7 @@ def test_weights_that_need_pickle_are_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"obj": _Custom()}, path)
     with pytest.raises(ModelLoadError, match="cannot be read with weights_only=True"):
-        load_model("jetsonkit.examples.testnets:conv_residual_net", str(path))
+        load_model("support.testnets:conv_residual_net", str(path))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -12,7 +12,7 @@ def test_conv_residual_net_fp32_and_int8(session_tmp):
     import torch
 
     from jetsonkit.convert import convert_tflite
-    from jetsonkit.examples import testnets
+    from support import testnets
 
     model, example = testnets.build("conv_residual_net")
     path = session_tmp / "resnet_small.onnx"

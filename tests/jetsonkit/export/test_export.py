@@ -10,7 +10,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from jetsonkit.errors import CheckFailed, InputError, InputSpecError, UnsupportedError  # noqa: E402
-from jetsonkit.examples import testnets  # noqa: E402
+from support import testnets  # noqa: E402
 from jetsonkit.export import export_onnx  # noqa: E402
 
 

@@ -93,7 +93,7 @@ def test_quantizable_nodes_and_has_qdq(mnist_onnx):
 def test_shared_testnets_quantize_every_weighted_op(name, session_tmp):
     import torch
 
-    from jetsonkit.examples import testnets
+    from support import testnets
 
     model, example = testnets.build(name)
     path = session_tmp / f"{name}.onnx"

@@ -127,7 +127,7 @@ def test_weight_scales_zero_channel():
 def test_old_opset_model_is_raised_to_13(session_tmp, mnist_train_1k):
     import torch
 
-    from jetsonkit.examples import testnets
+    from support import testnets
 
     model, _ = testnets.build("conv_residual_net")
     path = session_tmp / "opset11.onnx"

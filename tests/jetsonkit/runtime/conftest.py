@@ -10,7 +10,7 @@ import pytest
 def mnist_tflite(session_tmp, mnist_model):
     """The trained MNIST CNN as a float32 NHWC .tflite (input [N,28,28,1], output 'logits')."""
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip install 'jetsonkit[pi]')")
-    from jetsonkit.runtime.tflite_writer import mnist_cnn_tflite
+    from support.tflite_writer import mnist_cnn_tflite
 
     path = session_tmp / "mnist_runtime.tflite"
     if not path.exists():
@@ -34,7 +34,7 @@ def mnist_reference(mnist_model, mnist_test):
 def int8_tflite(session_tmp):
     """A one-layer int8-in/int8-out .tflite and its float weights and quantization params."""
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip install 'jetsonkit[pi]')")
-    from jetsonkit.runtime.tflite_writer import int8_dense_tflite
+    from support.tflite_writer import int8_dense_tflite
 
     rng = np.random.default_rng(7)
     w = rng.normal(size=(6, 16)).astype(np.float32) * 0.5
@@ -47,19 +47,6 @@ def int8_tflite(session_tmp):
 
 def nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-
-
-def _tests_on_path() -> None:
-    """trt_fake (tests/trt_fake) is test support shared with the engine tests."""
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[2])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-
-
-_tests_on_path()
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .._deps import require
-from .._io import write_bytes_atomic
+from jetsonkit._deps import require
+from jetsonkit._io import write_bytes_atomic
 
 _TYPES = {np.dtype(np.float32): "FLOAT32", np.dtype(np.int8): "INT8", np.dtype(np.int32): "INT32"}
 
@@ -70,7 +70,7 @@ class _GraphWriter:
             self.tensors, inputs, outputs, self.operators, "main"
         model = fb.ModelT()
         model.version, model.subgraphs, model.buffers = 3, [sub], self.buffers
-        model.description = "jetsonkit.runtime.tflite_writer"
+        model.description = "support.tflite_writer"
         codes = []
         for code in sorted(self.opcodes, key=self.opcodes.get):
             c = fb.OperatorCodeT()

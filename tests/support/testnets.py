@@ -10,12 +10,12 @@
 
 Weights are random but deterministic (``torch.manual_seed(seed)``); BatchNorm statistics come from two random batches
 and its affine parameters are random, so activations keep a realistic scale and BN folding sees non-trivial values. CLI specs:
-``jetsonkit.examples.testnets:conv_residual_net`` etc., with the inputs in :data:`INPUTS`.
+``support.testnets:conv_residual_net`` etc., with the inputs in :data:`INPUTS`.
 """
 
 from __future__ import annotations
 
-from .._deps import require
+from jetsonkit._deps import require
 
 __all__ = ["conv_residual_net", "attention_net", "resnet50_like", "INPUTS", "TESTNETS", "build"]
 
@@ -179,7 +179,7 @@ TESTNETS = {"conv_residual_net": conv_residual_net, "attention_net": attention_n
 def build(name: str):
     """(model, example input tensor) for a test net by name."""
     torch = require("torch", purpose="the bundled test models")
-    from ..specs import parse_input_spec
+    from jetsonkit.specs import parse_input_spec
 
     if name not in TESTNETS:
         raise KeyError(f"unknown test net {name!r}; choose one of {', '.join(TESTNETS)}")
