@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
+from calibrators.methods import DEFAULT_METHOD, METHODS, OPTIONS, REGISTRY  # numpy-only: the one method registry
 
 from . import __version__
 from ._io import check_output_path, check_output_suffix, write_text_atomic
@@ -23,14 +24,99 @@ from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
 from .data import DataSpec, InputInfo
 from .errors import ConfigError, DataError, InputSpecError, UsageError
+from .settings import SettingError, check, option
 
-__all__ = ["calibrate", "collect", "method_settings", "summary", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
+__all__ = ["CalibrationSettings", "CalibrationResult", "run_calibrate", "calibrate", "collect", "method_settings", "summary", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
            "range_rows", "range_cells", "format_ranges", "RANGE_COLUMNS"]
 
 ADVISED_SAMPLES = 500  # TensorRT's guidance for ImageNet-size classifiers: about 500 calibration images
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
               "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+
+
+@dataclass(frozen=True)
+class _CalibrationFields:
+    method: str = option(DEFAULT_METHOD, "range method: " + "; ".join(f"{m.name}: {m.help}" for m in REGISTRY.values()),
+                         choices=METHODS)
+    max_samples: int | None = option(None, "use at most this many samples", minimum=1)
+    batch_size: int | None = option(None, "samples per ONNX Runtime run (default: the model's static batch size, "
+                                    "else 32, lowered to fit max_memory)", minimum=1)
+    max_memory: str = option("512M",
+                             "memory the activations may take on top of the process, e.g. 256M or 2G: sizes the "
+                             "batch and the tensors exposed per ONNX Runtime run (512M: a 224x224 classifier's "
+                             "calibrate stays under 1 GB in all)")
+    shape: str | None = option(None, "calibration shape for dynamic axes, NAME:1x3x224x224", recipe=False)
+
+    def validate(self) -> None:
+        """Each method option only with the method that declares it; a readable memory size."""
+        import calibrators
+
+        for name in OPTIONS:
+            try:
+                calibrators.check_options(self.method, {name: getattr(self, name)})
+            except ValueError as exc:
+                takes = ", ".join(o.name for o in REGISTRY[self.method].options) or "no options"
+                raise SettingError(name, str(exc), hint=f"calibration method {self.method!r} takes {takes}: "
+                                   "drop it or change the method") from None
+        try:
+            parse_size(self.max_memory, "max_memory")
+        except UsageError as exc:
+            raise SettingError("max_memory", exc.message, hint=exc.hint) from None
+
+    def method_options(self) -> dict:
+        """The options of :attr:`method` that were given (``{"percentile": 99.9}``)."""
+        return {o.name: getattr(self, o.name) for o in REGISTRY[self.method].options
+                if getattr(self, o.name) is not None}
+
+    def collect_options(self) -> dict:
+        """The keyword arguments :func:`collect` takes from these settings."""
+        return {"batch_size": self.batch_size, "shape": self.shape, "max_samples": self.max_samples,
+                "max_memory": parse_size(self.max_memory, "max_memory")}
+
+
+def _owners(name: str) -> str:
+    return ", ".join(m.name for m in REGISTRY.values() if any(o.name == name for o in m.options))
+
+
+# One field per option a method declares in calibrators.REGISTRY (``percentile``): a new option there is a new
+# flag of ``jetsonkit calibrate`` and a new key of a recipe's calibration section, with no other edit.
+CalibrationSettings = make_dataclass(
+    "CalibrationSettings",
+    [(o.name, o.kind | None, option(None, f"{o.help} (method {_owners(o.name)}; default {o.default:g})"))
+     for o in OPTIONS.values()],
+    bases=(_CalibrationFields,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": """The calibration stage's settings: ``jetsonkit calibrate``'s
+    flags and a recipe's ``calibration`` section are read off these fields (:mod:`jetsonkit.settings`), so their
+    defaults and checks are these. The method options (``percentile``) come from ``calibrators.REGISTRY``."""})
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What :func:`run_calibrate` made: the table, and where it and the optional TensorRT cache went."""
+
+    table: Any  # calibrators.CalibrationTable
+    model: str
+    data: Any
+    output: str | None
+    trt_cache: str | None = None
+    trt_version: str | None = None
+
+    def summary(self) -> tuple[dict, str]:
+        """(JSON-able record, text for people): the ranges and where they went."""
+        return summary(self.table, self.model, self.data, self.output, self.trt_cache, self.trt_version)
+
+
+def run_calibrate(onnx_path: str | os.PathLike, data: Any, settings: Any = None, *,
+                  output: str | os.PathLike | None = None, trt_cache: str | os.PathLike | None = None,
+                  trt_version: str = "10.3.0", preprocess: Any = None) -> CalibrationResult:
+    """The calibration stage: :func:`calibrate` ``onnx_path`` on ``data`` with ``settings`` (a
+    :class:`CalibrationSettings`, checked here; default: its defaults)."""
+    settings = check(settings if settings is not None else CalibrationSettings())
+    table = calibrate(onnx_path, data, settings.method, output=output, trt_cache=trt_cache, trt_version=trt_version,
+                      preprocess=preprocess, **settings.collect_options(), **settings.method_options())
+    return CalibrationResult(table, str(onnx_path), data, None if output is None else str(output),
+                             None if trt_cache is None else str(trt_cache), trt_version if trt_cache else None)
 
 
 def _parse_shape(shape: Any, inputs: Sequence[InputInfo]) -> dict[str, tuple]:

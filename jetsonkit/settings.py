@@ -16,6 +16,7 @@ the recipe loader builds the same class from its YAML section (a ConfigError nam
 from __future__ import annotations
 
 import argparse
+import difflib
 import typing
 from dataclasses import MISSING, Field, field, fields
 from typing import Any, Callable
@@ -26,11 +27,12 @@ __all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "fla
 
 
 class SettingError(ValueError):
-    """A setting's value is not allowed; ``key`` names the field."""
+    """A setting's value is not allowed; ``key`` names the field, ``hint`` the fix (optional)."""
 
-    def __init__(self, key: str, message: str):
+    def __init__(self, key: str, message: str, hint: str | None = None):
         super().__init__(message)
         self.key = key
+        self.hint = hint
 
 
 def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[[], tuple] | None = None,
@@ -48,18 +50,24 @@ def choices_of(f: Field) -> tuple | None:
 
 
 def check(settings: Any) -> Any:
-    """``settings`` unchanged, or SettingError naming the first field whose value is not allowed."""
+    """``settings`` unchanged, or SettingError naming the first field whose value is not allowed. Checks that
+    involve several fields live in the class's ``validate()`` method (called last, raises SettingError)."""
     for f in fields(settings):
         value, meta = getattr(settings, f.name), f.metadata
         if value is None:
             continue
         allowed = choices_of(f)
         if allowed is not None and value not in allowed:
-            raise SettingError(f.name, f"{value!r} is not one of {', '.join(map(str, allowed))}")
+            near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            raise SettingError(f.name, f"{value!r} is not one of {', '.join(map(str, allowed))}",
+                               hint=f"did you mean {near[0]!r}?" if near else None)
         if meta.get("minimum") is not None and value < meta["minimum"]:
             raise SettingError(f.name, f"{f.name} must be >= {meta['minimum']}, got {value}")
         if meta.get("positive") and not value > 0:
             raise SettingError(f.name, f"{f.name} must be > 0, got {value}")
+    validate = getattr(settings, "validate", None)
+    if callable(validate):
+        validate()
     return settings
 
 
@@ -98,4 +106,4 @@ def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     except SettingError as exc:
         text = str(exc)  # "batch_size must be >= 1, got 0" -> "--batch-size must be >= 1, got 0"
         text = flag(exc.key) + text[len(exc.key):] if text.startswith(exc.key) else f"{flag(exc.key)}: {text}"
-        raise UsageError(text) from None
+        raise UsageError(text, hint=exc.hint) from None

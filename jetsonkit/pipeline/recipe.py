@@ -18,12 +18,10 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
-
 from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
-from .._memory import parse_size
-from ..errors import ConfigError, UsageError
+from ..calibrate import CalibrationSettings
+from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
 from ..qat.stage import QatSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
@@ -62,13 +60,12 @@ class InputConfig:
     dynamic_batch: bool = True
 
 
-@dataclass(frozen=True)
-class CalibrationConfig:
+@dataclass(frozen=True, kw_only=True)
+class CalibrationConfig(CalibrationSettings):
+    """``calibration``: the calibration stage's own settings (:class:`jetsonkit.calibrate.CalibrationSettings`:
+    same keys, defaults and checks as ``jetsonkit calibrate``'s flags) plus the calibration data."""
+
     data: str
-    method: str = DEFAULT_METHOD
-    percentile: float | None = None
-    max_samples: int | None = None
-    max_memory: str = "512M"  # memory calibration's activations may take (sizes its batches), e.g. 256M, 2G
 
 
 @dataclass(frozen=True)
@@ -322,10 +319,7 @@ def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: Model
     if model.spec is None:
         raise _fail(doc, path, "quantization-aware training needs the PyTorch model",
                     hint="give model.spec (and weights) instead of model.onnx, or drop stages.qat")
-    try:
-        check(qat)
-    except SettingError as exc:
-        raise _fail(doc, path + (exc.key,), str(exc)) from None
+    _check_settings(doc, qat, path)
     data = _data_spec(doc, base, qat.data, path + ("data",))
     if not qat.distill and not _labelled(doc, data, path + ("data",)):
         raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels",
@@ -357,28 +351,17 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
     return tuple(out)
 
 
-def _check_calibration(doc: LocatedYaml, c: CalibrationConfig) -> None:
-    """The method comes from ``calibrators.REGISTRY``; an option the method does not declare (``percentile`` with
-    ``entropy``) is refused, as on the command line."""
-    import calibrators
-
-    _choice(doc, c.method, calibrators.METHODS, ("calibration", "method"))
-    for option in calibrators.OPTIONS:
-        try:
-            calibrators.check_options(c.method, {option: getattr(c, option)})
-        except ValueError as exc:
-            raise _fail(doc, ("calibration", option), str(exc), hint="drop it or change calibration.method") from None
+def _check_settings(doc: LocatedYaml, settings: Any, path: tuple) -> None:
+    """A section that is a stage's settings gets that stage's checks; the error names the key and its line."""
+    try:
+        check(settings)
+    except SettingError as exc:
+        raise _fail(doc, path + (exc.key,), str(exc), hint=exc.hint) from None
 
 
 def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     c, e = r.calibration, r.evaluation
-    _check_calibration(doc, c)
-    try:
-        parse_size(c.max_memory, "max_memory")
-    except UsageError as exc:
-        raise _fail(doc, ("calibration", "max_memory"), exc.message, hint=exc.hint) from None
-    if c.max_samples is not None and c.max_samples < 1:
-        raise _fail(doc, ("calibration", "max_samples"), f"max_samples {c.max_samples} must be >= 1")
+    _check_settings(doc, c, ("calibration",))
     if e.metric not in METRICS and not _CALLABLE.match(e.metric):
         raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
     for k, inp in enumerate(r.inputs):

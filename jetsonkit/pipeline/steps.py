@@ -124,19 +124,11 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
 
 def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     """One calibration of ``onnx_path`` on the recipe's calibration data; every target of this model shares it."""
-    import calibrators
+    from ..calibrate import CalibrationSettings, run_calibrate
 
-    from .._memory import parse_size
-    from ..calibrate import calibrate
-
-    c = recipe.calibration
-    options: dict[str, Any] = {"max_memory": parse_size(c.max_memory, "max_memory")}
-    if c.max_samples:
-        options["max_samples"] = c.max_samples
-    options.update({name: getattr(c, name) for name in calibrators.OPTIONS if getattr(c, name) is not None})
-    if recipe.preprocess is not None:
-        options["preprocess"] = recipe.preprocess
-    table = calibrate(onnx_path, c.data, c.method, output=table_path, **options)  # streamed, model-sized batches
+    c = recipe.calibration  # a CalibrationSettings plus its data
+    settings = CalibrationSettings(**{f.name: getattr(c, f.name) for f in fields(CalibrationSettings)})
+    table = run_calibrate(onnx_path, c.data, settings, output=table_path, preprocess=recipe.preprocess).table
     return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples)}
 
 

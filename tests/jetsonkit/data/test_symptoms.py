@@ -54,7 +54,7 @@ def test_max_samples_0_is_a_usage_error_not_empty_data(tmp_path, capsys, batch1_
     rc, _, err = _run(capsys, "calibrate", batch1_onnx, "--data", tmp_path / "calib.npy", "--max-samples", "0",
                       "-o", tmp_path / "c.json")
     line = _one_line_error(err)
-    assert rc == 2 and "--max-samples 0 must be an integer >= 1" in line and "empty" not in line
+    assert rc == 2 and "--max-samples must be >= 1, got 0" in line and "empty" not in line
 
 
 def test_nan_in_the_data_names_the_data_not_the_model(tmp_path, capsys, batch1_onnx, samples):
