@@ -46,6 +46,7 @@ class TfliteBuilder:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)  # name -> bytes
+    fixed_batch: bool = False  # True: ``dynamic_batch`` is ignored (a graph whose ops handle batch 1 only)
 
     def __post_init__(self):
         self.s = schema()
@@ -58,7 +59,7 @@ class TfliteBuilder:
         t = s.TensorT()
         t.name = name
         t.shape = np.asarray(shape, np.int32)
-        if dynamic_batch and len(shape):
+        if dynamic_batch and len(shape) and not self.fixed_batch:
             sig = np.asarray(shape, np.int32).copy()
             sig[0] = -1
             t.shapeSignature = sig

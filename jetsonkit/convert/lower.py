@@ -61,6 +61,10 @@ class Lowering:
                 self.readers.setdefault(i, []).append(n)
         self.hwc_flat: dict[str, tuple] = {}  # 2-D tensors flattened in NHWC order -> (C, H, W)
         self.tail = post_processing(graph)  # nodes that stay float in int8 models
+        self.data_dependent: dict[str, tuple] = {}  # outputs whose shape is known at run time only (-1 dims)
+        from .ops import REGISTRY
+
+        self.b.fixed_batch = any(REGISTRY[n.op].fixed_batch for n in graph.nodes if n.op in REGISTRY)
 
     # ---- tensors ------------------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple:
@@ -250,7 +254,8 @@ class Lowering:
 
     def add_output(self, name: str) -> None:
         shape = self.shape(name)
-        self.mode_int8 = self.int8 and self.io == "int8"
+        integer = not self.g.dtypes.get(name, "float32").startswith("float")  # indices, counts: never quantized
+        self.mode_int8 = self.int8 and self.io == "int8" and not integer
         if self.mode_int8 and not self.quantized[name]:
             self.qparams(name)
         idx = self.get(name, "onnx")
@@ -262,7 +267,9 @@ class Lowering:
             if k != idx and t.name == name:
                 t.name = name + "/internal"
         self.b.outputs.append(idx)
-        self.io_details["outputs"].append({"name": name, "shape": list(shape), "dtype": self.act_dtype,
+        dtype = self.g.dtypes.get(name, "float32") if integer else self.act_dtype
+        self.io_details["outputs"].append({"name": name, "shape": list(self.data_dependent.get(name, shape)),
+                                           "dtype": dtype,
                                            "layout": "NCHW" if len(shape) == 4 else None,
                                            "quantization": _qp_dict(qp) if self.mode_int8 else None})
 

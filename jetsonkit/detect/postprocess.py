@@ -40,6 +40,15 @@ class Detections:
         keep = self.scores >= conf
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
 
+    def same_as(self, other: "Detections", atol: float = 1e-4) -> bool:
+        """The same detections in any order: equal labels, and scores and boxes within ``atol``."""
+        if len(self) != len(other):
+            return False
+        a, b = (np.lexsort((-d.scores, d.labels)) for d in (self, other))
+        return bool(np.array_equal(self.labels[a], other.labels[b])
+                    and np.allclose(self.scores[a], other.scores[b], rtol=0, atol=atol)
+                    and np.allclose(self.boxes[a], other.boxes[b], rtol=0, atol=atol))
+
     def mapped(self, fn) -> "Detections":
         """The same detections with boxes passed through ``fn`` ([k, 4] -> [k, 4]), e.g. back to frame pixels."""
         return Detections(np.asarray(fn(self.boxes), np.float32).reshape(-1, 4), self.scores, self.labels)

@@ -23,6 +23,7 @@ class OpSpec:
     tflite: tuple[str, ...]
     int8: bool | Callable
     note: str = ""
+    fixed_batch: bool = False  # the lowering handles batch 1 only: a model with this op converts at batch 1
 
     def runs_int8(self, lw, node) -> bool:
         """True when ``node`` runs on int8 kernels: the op allows it and every output has a calibrated range."""
@@ -30,10 +31,11 @@ class OpSpec:
         return bool(ok) and all(o in lw.ranges for o in node.outputs)
 
 
-def lowers(*ops: str, tflite, int8=True, note=""):
+def lowers(*ops: str, tflite, int8=True, note="", fixed_batch=False):
     """Register the decorated function as the lowering of ``ops`` (a duplicate registration is a bug).
 
-    ``tflite``, ``int8`` and ``note`` are one value for all ``ops`` or a dict with one per op."""
+    ``tflite``, ``int8`` and ``note`` are one value for all ``ops`` or a dict with one per op; ``fixed_batch``: the
+    lowering handles batch 1 only, so a model containing the op converts with its batch fixed at 1."""
     def pick(value, op):
         return value[op] if isinstance(value, dict) else value
 
@@ -41,7 +43,7 @@ def lowers(*ops: str, tflite, int8=True, note=""):
         for op in ops:
             if op in REGISTRY:
                 raise RuntimeError(f"ONNX op {op} registered twice ({REGISTRY[op].fn.__name__}, {fn.__name__})")
-            REGISTRY[op] = OpSpec(op, fn, tuple(pick(tflite, op)), pick(int8, op), pick(note, op))
+            REGISTRY[op] = OpSpec(op, fn, tuple(pick(tflite, op)), pick(int8, op), pick(note, op), fixed_batch)
         return fn
     return deco
 
@@ -67,4 +69,4 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-from . import conv, elementwise, reduce, shape  # noqa: E402,F401  (registration)
+from . import conv, elementwise, nms, reduce, shape  # noqa: E402,F401  (registration)
