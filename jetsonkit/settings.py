@@ -36,11 +36,15 @@ class SettingError(ValueError):
 
 
 def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[[], tuple] | None = None,
-           minimum: float | None = None, positive: bool = False, cli: bool = True, recipe: bool = True) -> Any:
+           minimum: float | None = None, positive: bool = False, cli: bool = True, recipe: bool = True,
+           parse: Callable[[str], Any] | None = None, metavar: str | None = None) -> Any:
     """A settings field: its default, one line of help, and its checks (``choices`` -- a tuple or a function
     returning one, read from the option's single source --, ``minimum``, ``positive``). ``cli`` / ``recipe``:
-    whether the command line / a recipe section offers it."""
-    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe}
+    whether the command line / a recipe section offers it. ``parse``: how the flag's text becomes the value (an
+    argparse ``type``: raise ``argparse.ArgumentTypeError``) when the field's type is not a plain str / int / float;
+    ``metavar``: the flag's value as help shows it."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe,
+            "parse": parse, "metavar": metavar}
     return field(default=default, metadata=meta)
 
 
@@ -92,8 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tup
         if tp is bool:
             parser.add_argument(flag(f.name), action="store_true", dest=f.name, help=text)
         else:
-            parser.add_argument(flag(f.name), type=tp, dest=f.name, choices=choices_of(f), help=text,
-                                default=None)
+            parser.add_argument(flag(f.name), type=f.metadata.get("parse") or tp, dest=f.name,
+                                choices=choices_of(f), help=text, default=None, metavar=f.metadata.get("metavar"))
 
 
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:

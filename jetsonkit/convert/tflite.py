@@ -42,10 +42,23 @@ class ConvertResult:
         """ONNX ops that run in float inside an int8 model (no int8 kernel, or no calibrated range), with counts."""
         return self.metadata.get("float_islands") or {}
 
+    @property
+    def calibration(self) -> dict | None:
+        """int8: the table's method and model hash, the method used here, and where each range came from."""
+        return self.metadata.get("calibration")
+
     def to_dict(self) -> dict:
         return {"path": str(self.path), "precision": self.precision, "io": self.io, "size_bytes": self.size_bytes,
                 "ops": self.ops, "ranges_source": self.ranges_source, "float_islands": self.float_islands,
-                "sidecar": str(self.sidecar), "inputs": self.metadata["inputs"], "outputs": self.metadata["outputs"]}
+                "calibration": self.calibration, "sidecar": str(self.sidecar), "inputs": self.metadata["inputs"],
+                "outputs": self.metadata["outputs"]}
+
+    def summary(self) -> str:
+        """One line for people: the file, its size, precision and I/O, the input it takes, the TFLite ops."""
+        ins = ", ".join(f"{i['name']} {i['dtype']} {i['shape']} {i['layout'] or ''}".rstrip()
+                        for i in self.metadata["inputs"])
+        return (f"wrote {self.path} ({self.size_bytes / 1024:.1f} KiB, {self.precision}, {self.io} I/O); "
+                f"input {ins}; ops {', '.join(f'{k}x{v}' for k, v in sorted(self.ops.items()))}")
 
 
 def _check_options(precision: str, io: str, input_layout: str, data, calib, limit, method) -> None:

@@ -18,6 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from ..convert.stage import ConvertSettings
 from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
 from ..calibrate import CalibrationSettings
@@ -124,15 +125,26 @@ class StagesConfig:
 
 @dataclass(frozen=True)
 class TargetConfig:
+    """One deployment target. A tflite target's ``precision`` and ``input_layout`` are the convert stage's
+    :class:`~jetsonkit.convert.stage.ConvertSettings` fields (same defaults, checked by that class)."""
+
     backend: str
-    precision: str = "fp32"
+    precision: str = ConvertSettings.precision
     sparsity: bool = False
     qat: bool = False
     dla: bool = False
     trt_version: str = "10.3"
     max_batch: int = 32
-    input_layout: str = "nhwc"
+    input_layout: str = ConvertSettings.input_layout
     name: str = ""
+
+    def convert_settings(self) -> ConvertSettings:
+        """The convert stage's settings this target asks for (unchecked: see :func:`~jetsonkit.settings.check`);
+        another backend's precision is its own stage's business, so only a tflite target passes it on."""
+        shared = {f.name for f in fields(ConvertSettings) if f.metadata.get("recipe", True)}
+        if self.backend != "tflite":
+            shared.discard("precision")
+        return ConvertSettings(**{k: getattr(self, k) for k in shared})
 
 
 @dataclass(frozen=True)
@@ -338,7 +350,7 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
         t = _build(doc, TargetConfig, value, path, extra={"name": str(name)})
         _choice(doc, t.backend, BACKENDS, path + ("backend",))
         _choice(doc, t.precision, PRECISIONS[t.backend], path + ("precision",))
-        _choice(doc, t.input_layout, ("nchw", "nhwc"), path + ("input_layout",))
+        _check_settings(doc, t.convert_settings(), path)  # the layout (a tflite target's precision): convert's
         if t.qat and (t.precision != "int8" or t.backend not in ("onnxruntime", "tensorrt")):
             raise _fail(doc, path + ("qat",), f"qat: true needs precision int8 with backend onnxruntime or "
                         f"tensorrt (this target: {t.backend} {t.precision})",

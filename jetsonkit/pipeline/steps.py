@@ -202,16 +202,16 @@ def fp16_onnx_stage(onnx_path: Path, out_path: Path, precision_plan: str | None 
 
 def tflite_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
                  out_path: Path) -> dict:
-    """``jetsonkit convert`` to .tflite; int8 takes its ranges from the shared calibration table."""
-    from ..convert import convert_tflite
+    """The convert stage (:func:`~jetsonkit.convert.stage.run_convert`) with the target's settings; int8 takes its
+    ranges from the shared calibration table (tensors outside it from the recipe's calibration data)."""
+    from ..convert.stage import run_convert
 
-    data = load_data(recipe.calibration.data, data_inputs(recipe), recipe.preprocess)[0] \
-        if target.precision == "int8" else None
+    int8 = target.precision == "int8"
+    data = load_data(recipe.calibration.data, data_inputs(recipe), recipe.preprocess)[0] if int8 else None
     if data is not None and recipe.calibration.max_samples:
         data = data[:recipe.calibration.max_samples]
-    r = convert_tflite(onnx_path, out_path, precision=target.precision, data=data,
-                       calib=str(table_path) if target.precision == "int8" else None,
-                       input_layout=target.input_layout)
+    r = run_convert(onnx_path, out_path, target.convert_settings(), data=data,
+                    calib=str(table_path) if int8 else None)
     return {"size_bytes": r.size_bytes, "ops": r.ops, "ranges_source": r.ranges_source}
 
 
