@@ -22,7 +22,7 @@ _LAZY: dict[str, str] = {
     "top1": "jetsonkit.evaluate",
     "agreement": "jetsonkit.evaluate",
     "build_engine": "jetsonkit.engine",
-    "BuildOptions": "jetsonkit.engine",
+    "BuildSettings": "jetsonkit.engine",
     "convert_tflite": "jetsonkit.convert",
     "export_onnx": "jetsonkit.export",
     "ExportResult": "jetsonkit.export",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-__all__ = ["parse_size", "current_rss", "MemoryPlan", "plan_memory", "DEFAULT_MAX_MEMORY", "COPIES"]
+__all__ = ["parse_size", "current_rss", "MemorySplit", "split_memory", "DEFAULT_MAX_MEMORY", "COPIES"]
 
 # a 224x224 MobileNetV2-like classifier: 26.6 MiB of activations a sample -> batch 6, under 1 GB peak RSS in all
 DEFAULT_MAX_MEMORY = 512 << 20
@@ -55,7 +55,7 @@ def current_rss() -> int:
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
+class MemorySplit:
     batch: int
     groups: tuple[tuple[str, ...], ...]  # tensors exposed per ONNX Runtime run
     sample_bytes: int  # exposed bytes of one sample, all tensors
@@ -74,7 +74,7 @@ class MemoryPlan:
                 f"({self.sample_bytes / 2**20:.3g} MiB of activations a sample)")
 
 
-def plan_memory(tensor_bytes: dict[str, int], input_bytes: int, requested_batch: int, budget: int) -> MemoryPlan:
+def split_memory(tensor_bytes: dict[str, int], input_bytes: int, requested_batch: int, budget: int) -> MemorySplit:
     """The batch (at most ``requested_batch``) and tensor groups whose activations fit in ``budget`` bytes;
     ``tensor_bytes``: exposed bytes per sample of each tensor, in graph order."""
     room = max(budget, 0)
@@ -82,7 +82,7 @@ def plan_memory(tensor_bytes: dict[str, int], input_bytes: int, requested_batch:
     per_sample = COPIES * sample + input_bytes
     batch = max(1, min(requested_batch, room // max(per_sample, 1)))
     if COPIES * sample + input_bytes <= room or not tensor_bytes:
-        return MemoryPlan(int(batch), (tuple(tensor_bytes),), sample, budget, requested_batch)
+        return MemorySplit(int(batch), (tuple(tensor_bytes),), sample, budget, requested_batch)
     groups: list[list[str]] = [[]]  # one sample per run does not fit: expose fewer tensors per run
     size = 0
     limit = max((room - input_bytes) // COPIES, 1)
@@ -92,4 +92,4 @@ def plan_memory(tensor_bytes: dict[str, int], input_bytes: int, requested_batch:
             size = 0
         groups[-1].append(name)
         size += n
-    return MemoryPlan(1, tuple(tuple(g) for g in groups), sample, budget, requested_batch)
+    return MemorySplit(1, tuple(tuple(g) for g in groups), sample, budget, requested_batch)

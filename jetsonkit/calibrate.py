@@ -19,7 +19,7 @@ from calibrators.methods import DEFAULT_METHOD, METHODS, OPTIONS, REGISTRY  # nu
 
 from . import __version__
 from ._io import check_output_path, check_output_suffix, write_text_atomic
-from ._memory import DEFAULT_MAX_MEMORY, parse_size, plan_memory
+from ._memory import DEFAULT_MAX_MEMORY, parse_size, split_memory
 from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
 from .data import DataSpec, InputInfo
@@ -168,7 +168,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _thread_plan(threads: int | None, native: bool) -> tuple[int, int, bool]:
+def _thread_split(threads: int | None, native: bool) -> tuple[int, int, bool]:
     """(ONNX Runtime intra-op threads, histogram workers, overlap the two phases).
 
     Native scan (``calibrators/_scan.c``, no GIL held, ~1 ns a value): ONNX Runtime runs a batch on every core,
@@ -198,7 +198,7 @@ def _probe_bytes(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[st
     return {t: sizes[t] // per for t in tensors}, sum(int(a.nbytes) for a in feed.values()) // per
 
 
-def _memory_plan(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], batch_size: int | None,
+def _memory_split(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[str], batch_size: int | None,
                  max_memory: int) -> tuple[int | None, tuple]:
     """(batch size, tensor groups) under ``max_memory``; a static batch axis keeps its size (only the tensors
     exposed per run can shrink then)."""
@@ -207,12 +207,12 @@ def _memory_plan(session: Any, inputs: Sequence[InputInfo], tensors: Sequence[st
         return batch_size, (tuple(tensors),)
     static = next((i.shape[0] for i in inputs if i.shape and i.shape[0] is not None), None)
     if static:
-        plan = plan_memory({t: n * static for t, n in tensor_bytes.items()}, input_bytes * static, 1, max_memory)
+        split = split_memory({t: n * static for t, n in tensor_bytes.items()}, input_bytes * static, 1, max_memory)
     else:
-        plan = plan_memory(tensor_bytes, input_bytes, batch_size or 32, max_memory)
-    if plan.limited:
-        info(plan.describe())
-    return (batch_size if static else plan.batch), plan.groups
+        split = split_memory(tensor_bytes, input_bytes, batch_size or 32, max_memory)
+    if split.limited:
+        info(split.describe())
+    return (batch_size if static else split.batch), split.groups
 
 
 def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] | None = None,
@@ -236,13 +236,13 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
         tensors = calibration_tensors(model)
     if not tensors:
         raise DataError(f"{onnx_path}: no tensor needs calibration (no Conv / Gemm / MatMul / pooling / residual Add)")
-    ort_threads, workers, overlap = _thread_plan(threads, calibrators.native_scan())
+    ort_threads, workers, overlap = _thread_split(threads, calibrators.native_scan())
     # idle ORT threads would spin between runs and compete with the histogram updates for the same cores
     session = ort_session(model, threads=ort_threads, extra_outputs=tensors, spin=False, purpose="calibration")
     inputs = model_inputs(session, shape)
     groups: tuple = (tuple(tensors),)
     if max_memory is not None:
-        batch_size, groups = _memory_plan(session, inputs, tensors, batch_size, max_memory)
+        batch_size, groups = _memory_split(session, inputs, tensors, batch_size, max_memory)
     collector = calibrators.HistogramCollector(num_bins)
     spec = DataSpec.parse(data, preprocess=preprocess)
     if spec.preprocess is None and spec.kind in ("images", "coco", "yolo"):

@@ -2,7 +2,7 @@
 
 Targets: FP32 ONNX; Q/DQ INT8 (the placement keeps the box decode out of INT8, no plan needed); 2:4 sparse + fine-tuned (detection loss, masks held) +
 Q/DQ INT8; TFLite fp32 / fp16 / int8 (where jetsonkit's lowering covers the graph; otherwise the row says why);
-the Jetson Orin TensorRT target (built where TensorRT and a GPU exist, elsewhere its build plan). Every artifact
+the Jetson Orin TensorRT target (built where TensorRT and a GPU exist, elsewhere its build spec). Every artifact
 is evaluated on the same held-back frames (``mnist_det:test``, seed 0) through the same pre-processing and numpy
 NMS: mAP@0.5, mAP@0.5:0.95, the mAP@0.5 drop against FP32, box agreement with FP32 (IoU >= 0.8 on confident
 boxes), size, and p50 latency at batch 1 on one thread.
@@ -122,24 +122,24 @@ def _tflite_rows(fp32: Path, calib_x: np.ndarray, table: Path, data: DetectionDa
 
 
 def _jetson_row(qdq: Path, out: Path) -> dict:
-    from ..engine import BuildOptions, InputRange, build_engine, plan_build
+    from ..engine import BuildSettings, InputRange, build_engine, build_spec_for
     from ..examples import detector
     from ..pipeline.steps import tensorrt_buildable
 
     rest = (3, 96, 96)
-    options = BuildOptions(precision="int8", sparsity=True, profiles=[
+    options = BuildSettings(precision="int8", sparsity=True, profiles=[
         {detector.INPUT_NAME: InputRange(detector.INPUT_NAME, (1, *rest), (1, *rest), (8, *rest))}])
     reason = tensorrt_buildable()
     if reason is None:
         built = build_engine(qdq, out / "jetson-orin.engine", options)
         return {"target": "jetson-orin", "status": "built", "artifact": Path(built.engine_path).name}
-    plan = plan_build(qdq, options, TRT_VERSION)
+    spec = build_spec_for(qdq, options, TRT_VERSION)
     nms = ("NMS: numpy after the engine (same as every row); with the NonMaxSuppression tail "
            "(jetsonkit.detect.onnx_nms) TensorRT >= 8.6 parses it as INMSLayer, older versions need "
            "EfficientNMS_TRT")
-    write_text_atomic(out / "jetson-orin.build-plan.txt", plan.to_text() + f"\n{nms}\n")
-    return {"target": "jetson-orin", "status": "plan only", "reason": reason,
-            "plan_file": "jetson-orin.build-plan.txt", "trt_version": TRT_VERSION}
+    write_text_atomic(out / "jetson-orin.build-spec.txt", spec.to_text() + f"\n{nms}\n")
+    return {"target": "jetson-orin", "status": "build spec only", "reason": reason,
+            "build_spec_file": "jetson-orin.build-spec.txt", "trt_version": TRT_VERSION}
 
 
 def run_detect_demo(out_dir: str | Path, *, eval_count: int = 500, calib_count: int = 256,

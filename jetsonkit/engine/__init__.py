@@ -6,14 +6,14 @@ Nothing here imports tensorrt at import time; ``build_engine`` imports it at fir
 from __future__ import annotations
 
 from .._lazy import lazy_names
-from .options import BuildOptions, InputRange, parse_profiles, parse_shape, parse_size
-from .plan import BuildPlan, make_plan
+from .options import BuildSettings, InputRange, parse_profiles, parse_shape, parse_size
+from .spec import BuildSpec, make_build_spec
 from .sidecar import check_compatible, read_sidecar
 from .versions import TrtVersion, parse_version
 
-__all__ = ["BuildOptions", "InputRange", "BuildPlan", "make_plan", "plan_build", "build_engine", "read_sidecar",
+__all__ = ["BuildSettings", "InputRange", "BuildSpec", "make_build_spec", "build_spec_for", "build_engine", "read_sidecar",
            "check_compatible", "parse_profiles", "parse_shape", "parse_size", "TrtVersion", "parse_version"]
 
 
 __getattr__, __dir__ = lazy_names(__name__, {"build_engine": "jetsonkit.engine.engine",
-                                             "plan_build": "jetsonkit.engine.engine"}, globals())
+                                             "build_spec_for": "jetsonkit.engine.engine"}, globals())

@@ -1,7 +1,7 @@
-"""The engine builder: replays a BuildPlan on TensorRT's Python API, writes the engine, sidecar and report.
+"""The engine builder: replays a BuildSpec on TensorRT's Python API, writes the engine, sidecar and report.
 
-TensorRT API directly, not Polygraphy's loaders: the plan already holds every setting, so the layer that touches
-TensorRT is a few calls per plan field (``apply_plan``), small enough to be replayed per version on a strict fake
+TensorRT API directly, not Polygraphy's loaders: the build spec already holds every setting, so the layer that touches
+TensorRT is a few calls per build-spec field (``apply_spec``), small enough to be replayed per version on a strict fake
 generated from that version's real bindings (tests/jetsonkit/engine/test_trt_replay.py). ``tensorrt`` is
 imported at first use only.
 A class that must subclass a TensorRT type is built inside a factory (the Polygraphy pattern).
@@ -15,11 +15,11 @@ from typing import Any
 from .. import _progress
 from ..errors import BackendError, InputError
 from .int8_cache import encode_calibration_cache
-from .plan import BuildPlan
+from .spec import BuildSpec
 from .versions import parse_version
 from .report import BuildReport
 
-__all__ = ["BuildResult", "apply_plan", "parse_onnx", "make_logger", "make_cache_calibrator", "make_progress_monitor",
+__all__ = ["BuildResult", "apply_spec", "parse_onnx", "make_logger", "make_cache_calibrator", "make_progress_monitor",
            "set_timing_cache"]
 
 _DTYPE = {"fp32": "FLOAT", "fp16": "HALF", "int8": "INT8"}
@@ -29,7 +29,7 @@ _DTYPE = {"fp32": "FLOAT", "fp16": "HALF", "int8": "INT8"}
 class BuildResult:
     engine_path: str
     sidecar: dict
-    plan: BuildPlan
+    spec: BuildSpec
     report: BuildReport | None
     cached: bool
 
@@ -92,16 +92,16 @@ def make_cache_calibrator(trt: Any, cache: bytes):
     return _TableCalibrator()
 
 
-def _network_flags(trt: Any, plan: BuildPlan) -> int:
+def _network_flags(trt: Any, spec: BuildSpec) -> int:
     flags = 0
-    for name in plan.network_flags:
+    for name in spec.network_flags:
         flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
     return flags
 
 
-def _apply_layer_precisions(trt: Any, network: Any, plan: BuildPlan) -> None:
-    wanted = plan.layer_precisions
-    skip_int8 = bool(plan.int8 and plan.int8["mode"] == "qdq") or (plan.int8 is None)
+def _apply_layer_precisions(trt: Any, network: Any, spec: BuildSpec) -> None:
+    wanted = spec.layer_precisions
+    skip_int8 = bool(spec.int8 and spec.int8["mode"] == "qdq") or (spec.int8 is None)
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         want = wanted.get(layer.name)
@@ -154,53 +154,53 @@ def set_timing_cache(config: Any, data: bytes, path: str) -> bool:
     return False
 
 
-def apply_plan(trt: Any, builder: Any, network: Any, config: Any, plan: BuildPlan, amax: dict[str, float] | None = None,
+def apply_spec(trt: Any, builder: Any, network: Any, config: Any, spec: BuildSpec, amax: dict[str, float] | None = None,
                timing_cache_bytes: bytes = b"") -> None:
-    """Set every plan field on ``config`` / ``network``: the only place build settings touch TensorRT."""
-    for name in plan.builder_flags:
+    """Set every spec field on ``config`` / ``network``: the only place build settings touch TensorRT."""
+    for name in spec.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, name))
-    for pool, size in plan.memory_pools.items():
+    for pool, size in spec.memory_pools.items():
         config.set_memory_pool_limit(getattr(trt.MemoryPoolType, pool), size)
-    for i, prof in enumerate(plan.profiles):
+    for i, prof in enumerate(spec.profiles):
         profile = builder.create_optimization_profile()
         for name, r in prof.items():
             profile.set_shape(name, r["min"], r["opt"], r["max"])
         config.add_optimization_profile(profile)
-        if plan.calibration_profile == i:
+        if spec.calibration_profile == i:
             config.set_calibration_profile(profile)
-    if plan.layer_precision_mode == "builder":
-        _apply_layer_precisions(trt, network, plan)
-    if plan.int8 and plan.int8["mode"] in ("calibrator", "cache"):
-        config.int8_calibrator = make_cache_calibrator(trt, encode_calibration_cache(amax or {}, plan.trt_version))
-        _warn_unranged(network, amax or {}, plan.int8["mode"])
-    elif plan.int8 and plan.int8["mode"] == "dynamic-range":
+    if spec.layer_precision_mode == "builder":
+        _apply_layer_precisions(trt, network, spec)
+    if spec.int8 and spec.int8["mode"] in ("calibrator", "cache"):
+        config.int8_calibrator = make_cache_calibrator(trt, encode_calibration_cache(amax or {}, spec.trt_version))
+        _warn_unranged(network, amax or {}, spec.int8["mode"])
+    elif spec.int8 and spec.int8["mode"] == "dynamic-range":
         _warn_unranged(network, amax or {}, "dynamic-range")
         _apply_dynamic_ranges(network, amax or {})
-    if plan.dla:
+    if spec.dla:
         config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = plan.dla["core"]
-    if plan.timing_cache:
-        set_timing_cache(config, timing_cache_bytes, plan.timing_cache)
-    if plan.hardware_compatibility_level:
-        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, plan.hardware_compatibility_level)
-    if plan.optimization_level is not None:
-        config.builder_optimization_level = plan.optimization_level
-    config.profiling_verbosity = getattr(trt.ProfilingVerbosity, plan.profiling_verbosity)
-    if plan.progress_monitor:
+        config.DLA_core = spec.dla["core"]
+    if spec.timing_cache:
+        set_timing_cache(config, timing_cache_bytes, spec.timing_cache)
+    if spec.hardware_compatibility_level:
+        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, spec.hardware_compatibility_level)
+    if spec.optimization_level is not None:
+        config.builder_optimization_level = spec.optimization_level
+    config.profiling_verbosity = getattr(trt.ProfilingVerbosity, spec.profiling_verbosity)
+    if spec.progress_monitor:
         config.progress_monitor = make_progress_monitor(trt)
 
 
-def parse_onnx(trt: Any, builder: Any, plan: BuildPlan, onnx_path: str, logger: Any, node_names: list[str] = ()):
+def parse_onnx(trt: Any, builder: Any, spec: BuildSpec, onnx_path: str, logger: Any, node_names: list[str] = ()):
     """Network + parser from the ONNX file; raise InputError with the parser's errors and node names.
 
     ``IParserError.node_name()`` exists from TensorRT 10.0; before that the error carries the node's index, which
     ``node_names`` (the graph's nodes in order) turns into a name.
     """
-    network = builder.create_network(_network_flags(trt, plan))
+    network = builder.create_network(_network_flags(trt, spec))
     parser = trt.OnnxParser(network, logger)
     if parser.parse_from_file(str(onnx_path)):
         return network, parser
-    named = parse_version(plan.trt_version).parser_errors_name_nodes
+    named = parse_version(spec.trt_version).parser_errors_name_nodes
     errors = []
     for i in range(parser.num_errors):
         err = parser.get_error(i)
@@ -210,5 +210,5 @@ def parse_onnx(trt: Any, builder: Any, plan: BuildPlan, onnx_path: str, logger: 
             index = int(err.node())
             where = node_names[index] if 0 <= index < len(node_names) else f"#{index}"
         errors.append(f"node {where}: {err.desc()}")
-    raise InputError(f"TensorRT {plan.trt_version} cannot parse {onnx_path!r}: {'; '.join(errors) or 'no parser message'}",
+    raise InputError(f"TensorRT {spec.trt_version} cannot parse {onnx_path!r}: {'; '.join(errors) or 'no parser message'}",
                      hint="re-export the model (jetsonkit export, another opset) or replace the op this TensorRT lacks")

@@ -1,4 +1,4 @@
-"""What the build plan needs to know about an ONNX file: inputs, Q/DQ, float types, 2:4-sparse weights.
+"""What the build spec needs to know about an ONNX file: inputs, Q/DQ, float types, 2:4-sparse weights.
 
 2:4 pattern (NVIDIA Ampere structured sparsity; Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks"):
 in every group of 4 consecutive input channels at most 2 weights are non-zero — Conv [K, C, R, S] along C,

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from ..errors import ConfigError, UsageError
 
-__all__ = ["Shape", "InputRange", "BuildOptions", "parse_shape", "parse_size", "parse_profiles", "PRECISIONS"]
+__all__ = ["Shape", "InputRange", "BuildSettings", "parse_shape", "parse_size", "parse_profiles", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")  # best: INT8 + FP16 (trtexec --best), the rest FP32
 INT8_MODES = ("qdq", "calibrator", "cache", "dynamic-range")
@@ -46,7 +46,7 @@ class InputRange:
 
 
 @dataclass
-class BuildOptions:
+class BuildSettings:
     """Everything a build can be asked for; validated on construction (see :meth:`validate`)."""
 
     precision: str = "fp32"

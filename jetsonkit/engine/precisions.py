@@ -11,26 +11,26 @@ from ..errors import ConfigError
 __all__ = ["resolve_layer_precisions"]
 
 
-def resolve_layer_precisions(plan: Any, onnx_path: str | os.PathLike) -> dict[str, str]:
+def resolve_layer_precisions(precision_plan: Any, onnx_path: str | os.PathLike) -> dict[str, str]:
     """node -> "fp32" | "fp16" | "int8".
 
-    ``plan`` is None, a {node: precision} mapping, a path to a precision-plan file (loaded with
+    ``precision_plan`` is None, a {node: precision} mapping, a path to a precision-plan file (loaded with
     ``jetsonkit.quantize.plan.PrecisionPlan.load``), or an object with ``layer_precisions(model)`` or
     ``resolve(model)`` (decisions with ``.precision``).
     """
-    if plan is None:
+    if precision_plan is None:
         return {}
-    if isinstance(plan, Mapping):
-        return {str(k): str(v).lower() for k, v in plan.items()}
-    if isinstance(plan, (str, os.PathLike)):
-        from ..quantize.plan import PrecisionPlan
+    if isinstance(precision_plan, Mapping):
+        return {str(k): str(v).lower() for k, v in precision_plan.items()}
+    if isinstance(precision_plan, (str, os.PathLike)):
+        from ..quantize import PrecisionPlan
 
-        plan = PrecisionPlan.load(str(plan))
+        precision_plan = PrecisionPlan.load(str(precision_plan))
     onnx = require("onnx", purpose="resolving the precision plan against the model")
     model = onnx.load(str(onnx_path), load_external_data=False)
-    if hasattr(plan, "layer_precisions"):
-        return {str(k): str(v).lower() for k, v in plan.layer_precisions(model).items()}
-    if hasattr(plan, "resolve"):
-        return {str(k): str(d.precision).lower() for k, d in plan.resolve(model).items()}
-    raise ConfigError(f"precision plan of type {type(plan).__name__} has neither layer_precisions() nor resolve()",
+    if hasattr(precision_plan, "layer_precisions"):
+        return {str(k): str(v).lower() for k, v in precision_plan.layer_precisions(model).items()}
+    if hasattr(precision_plan, "resolve"):
+        return {str(k): str(d.precision).lower() for k, d in precision_plan.resolve(model).items()}
+    raise ConfigError(f"precision plan of type {type(precision_plan).__name__} has neither layer_precisions() nor resolve()",
                       hint="pass a PrecisionPlan, a plan file, or a {node: precision} mapping")

@@ -17,7 +17,7 @@ from .. import __version__
 from .._io import write_json_atomic
 from ..errors import IncompatibleArtifactError, InputError
 
-__all__ = ["sidecar_path", "make_sidecar", "write_sidecar", "read_sidecar", "check_compatible", "cache_key",
+__all__ = ["sidecar_path", "build_spec_of", "make_sidecar", "write_sidecar", "read_sidecar", "check_compatible", "cache_key",
            "version_compatible_ok"]
 
 FORMAT = "jetsonkit.engine/1"
@@ -27,19 +27,19 @@ def sidecar_path(engine_path: str | os.PathLike) -> Path:
     return Path(str(engine_path) + ".json")
 
 
-def cache_key(*, trt_version: str, gpu: Mapping[str, Any] | None, l4t_release: str | None, plan: Mapping[str, Any],
+def cache_key(*, trt_version: str, gpu: Mapping[str, Any] | None, l4t_release: str | None, build_spec: Mapping[str, Any],
               onnx_sha256: str, calibration_sha256: str | None) -> str:
     """SHA-256 over every value that changes the engine: an equal key means the engine on disk is still right."""
     material = {"jetsonkit": __version__, "trt": trt_version, "gpu": dict(gpu or {}), "l4t": l4t_release,
-                "plan": plan, "onnx": onnx_sha256, "calibration": calibration_sha256}
+                "plan": build_spec, "onnx": onnx_sha256, "calibration": calibration_sha256}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def make_sidecar(*, engine_sha256: str, engine_bytes: int, trt_version: str, gpu: Mapping[str, Any] | None,
-                 l4t_release: str | None, jetpack: str | None, plan: Mapping[str, Any], onnx_path: str, onnx_sha256: str,
+                 l4t_release: str | None, jetpack: str | None, build_spec: Mapping[str, Any], onnx_path: str, onnx_sha256: str,
                  calibration_path: str | None, calibration_sha256: str | None, rebuild_command: str,
                  report: Mapping[str, Any] | None = None) -> dict:
-    key = cache_key(trt_version=trt_version, gpu=gpu, l4t_release=l4t_release, plan=plan, onnx_sha256=onnx_sha256,
+    key = cache_key(trt_version=trt_version, gpu=gpu, l4t_release=l4t_release, build_spec=build_spec, onnx_sha256=onnx_sha256,
                     calibration_sha256=calibration_sha256)
     return {
         "format": FORMAT,
@@ -51,7 +51,7 @@ def make_sidecar(*, engine_sha256: str, engine_bytes: int, trt_version: str, gpu
         "onnx": {"path": onnx_path, "sha256": onnx_sha256},
         "calibration": {"path": calibration_path, "sha256": calibration_sha256} if calibration_path else None,
         "engine": {"sha256": engine_sha256, "bytes": engine_bytes},
-        "plan": dict(plan),
+        "build_spec": dict(build_spec),
         "cache_key": key,
         "rebuild_command": rebuild_command,
         "report": dict(report) if report else None,
@@ -75,10 +75,18 @@ def read_sidecar(engine_path: str | os.PathLike) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{str(path)!r} is not a jetsonkit engine sidecar (format {data.get('format') if isinstance(data, dict) else None!r})",
                          hint="rebuild the engine with `jetsonkit build`")
-    for key in ("tensorrt_version", "gpu", "plan"):
+    if "build_spec" not in data and "plan" in data:  # sidecars written before the build spec had its own word
+        data["build_spec"] = data.pop("plan")
+    for key in ("tensorrt_version", "gpu", "build_spec"):
         if key not in data:
             raise InputError(f"sidecar {str(path)!r} lacks key {key!r}", hint="rebuild the engine with `jetsonkit build`")
     return data
+
+
+def build_spec_of(sidecar: Mapping[str, Any] | None) -> dict:
+    """The build spec a sidecar records (``{}`` without one); sidecars from before the rename call it ``plan``."""
+    side = sidecar or {}
+    return dict(side.get("build_spec") or side.get("plan") or {})
 
 
 def _vtuple(v: str) -> tuple[int, ...]:
@@ -118,9 +126,9 @@ def check_compatible(sidecar: Mapping[str, Any], trt_version: str, gpu: Any, *, 
     ``gpu`` is a mapping with ``name`` / ``compute_capability`` or a MachineInfo.
     """
     rebuild = sidecar.get("rebuild_command") or "jetsonkit build <model.onnx> -o <engine>"
-    plan = sidecar.get("plan") or {}
+    spec = build_spec_of(sidecar)
     built_v = str(sidecar["tensorrt_version"])
-    flags = plan.get("builder_flags") or []
+    flags = spec.get("builder_flags") or []
     if "VERSION_COMPATIBLE" in flags:
         ok = version_compatible_ok(built_v, trt_version)
     else:
@@ -141,7 +149,7 @@ def check_compatible(sidecar: Mapping[str, Any], trt_version: str, gpu: Any, *, 
             f"{'a Jetson' if jetson else 'a discrete GPU'} ({name}): TensorRT engines do not move between them "
             "(hardware compatibility is for discrete GPUs only)", hint=f"rebuild here: {rebuild}")
     if built_cc and cc and built_cc != cc:
-        hw_ok = plan.get("hardware_compatibility_level") == "AMPERE_PLUS" and _vtuple(cc) >= (8, 0)
+        hw_ok = spec.get("hardware_compatibility_level") == "AMPERE_PLUS" and _vtuple(cc) >= (8, 0)
         if not hw_ok:
             raise IncompatibleArtifactError(
                 f"engine built for {built_name} (compute capability {built_cc}), this GPU is {name} (compute capability {cc})",

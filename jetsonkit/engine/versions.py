@@ -1,4 +1,4 @@
-"""TensorRT versions and what each one can do, as facts the build plan and the runtime are computed from.
+"""TensorRT versions and what each one can do, as facts the build spec and the runtime are computed from.
 
 The one place that compares version numbers: everything else asks a :class:`TrtVersion` property.
 
@@ -26,7 +26,7 @@ KNOWN_VERSIONS = ("8.6", "10.3", "10.16", "11.4")
 
 @dataclass(frozen=True, order=True)
 class TrtVersion:
-    """A TensorRT version, comparable, with the capability questions the planner asks."""
+    """A TensorRT version, comparable, with the capability questions the build spec asks."""
 
     major: int
     minor: int

@@ -32,7 +32,7 @@ def _row(t: Any, path: Path | None, result: dict, m: dict | None, ref: dict) -> 
         return {**row, "artifact": result.get("onnx", ""), "status": result.get("status", "not built here"),
                 "size_bytes": None, "size_ratio": None, "accuracy": None, "delta_points": None,
                 "latency_p50_ms": None, "latency_p99_ms": None, "throughput_ips": None, "runtime": None,
-                "note": result.get("reason", ""), "finish": result.get("finish"), "plan_file": result.get("plan_file")}
+                "note": result.get("reason", ""), "finish": result.get("finish"), "build_spec_file": result.get("build_spec_file", result.get("plan_file"))}
     return {**row, "artifact": path.name, "status": "measured", **_figures(m, ref), "note": "", "finish": None}
 
 
@@ -201,7 +201,7 @@ def _markdown(report: dict) -> str:
     if nb:
         parts += ["## Not built here", ""]
         parts += [f"- **{r['target']}** ({r['backend']} {r['precision']}, {r['sparsity']}): {r['note']}. "
-                  f"Build plan: `{r.get('plan_file')}`. Finish on the device: `{r['finish']}`" for r in nb]
+                  f"Build spec: `{r.get('build_spec_file')}`. Finish on the device: `{r['finish']}`" for r in nb]
         parts += [""]
     parts += [f"![accuracy vs latency](plots/{PLOTS[0]})", "", f"![accuracy vs size](plots/{PLOTS[1]})", ""]
     for model, scores in report.get("sensitivity", {}).items():

@@ -3,7 +3,7 @@
 Order: export (or the given ONNX) -> 2:4 prune + fine-tune + export (when a target is sparse) -> one calibration
 per distinct model (dense, sparse), shared by all its INT8 targets -> Q/DQ (precision plan or sensitivity search)
 -> QAT from the same table (for ``qat: true`` targets) -> per target: .tflite conversion / FP16 ONNX / TensorRT
-build or build plan -> measure every artifact (once per file, reference first) -> report. Every step goes through :class:`~jetsonkit.pipeline.stages.StageStore`, so a
+build or build spec -> measure every artifact (once per file, reference first) -> report. Every step goes through :class:`~jetsonkit.pipeline.stages.StageStore`, so a
 rerun skips what is up to date.
 """
 
@@ -212,11 +212,11 @@ class _Run:
             src = self.model(t.sparsity)
         table = self.table(t.sparsity) if t.precision == "int8" else None
         reason = steps.tensorrt_buildable()
-        outputs = [f"{t.name}.engine"] if reason is None else [f"{t.name}.build-plan.txt", f"{t.name}.build-plan.json"]
-        plan = self.recipe.stages.quantize.plan
-        result = self.store.run(f"tensorrt-{t.name}", {**_plain(t), "buildable": reason, "plan": plan,
+        outputs = [f"{t.name}.engine"] if reason is None else [f"{t.name}.build-spec.txt", f"{t.name}.build-spec.json"]
+        precision_plan = self.recipe.stages.quantize.plan
+        result = self.store.run(f"tensorrt-{t.name}", {**_plain(t), "buildable": reason, "plan": precision_plan,
                                                         "bench_batch": self.recipe.bench.batch},
-                                [src, *([table] if table else []), *_files(plan)], outputs,
+                                [src, *([table] if table else []), *_files(precision_plan)], outputs,
                                 lambda: steps.tensorrt_stage(self.recipe, t, src, table, self.out))
         result = {**result, "onnx": src.name}
         return (self.out / result["engine"] if result["status"] == "built" else None), result

@@ -230,7 +230,7 @@ def tensorrt_buildable() -> str | None:
 
 
 def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None):
-    from ..engine import BuildOptions, InputRange
+    from ..engine import BuildSettings, InputRange
 
     profile = {}
     for i in recipe.inputs:
@@ -238,7 +238,7 @@ def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_
             rest = tuple(i.shape[1:])
             profile[i.name] = InputRange(i.name, (1, *rest), (recipe.bench.batch, *rest), (target.max_batch, *rest))
     precision_plan = recipe.stages.quantize.plan if target.precision != "fp32" else None
-    return BuildOptions(precision=target.precision, sparsity=target.sparsity, dla_core=0 if target.dla else None,
+    return BuildSettings(precision=target.precision, sparsity=target.sparsity, dla_core=0 if target.dla else None,
                         profiles=[profile] if profile else [], precision_plan=precision_plan,
                         calibration=str(table_path) if table_path and target.precision == "int8" else None)
 
@@ -261,19 +261,19 @@ def finish_command(recipe: Recipe, target: TargetConfig, onnx_name: str) -> str:
 
 def tensorrt_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
                    out: Path) -> dict:
-    """Build the engine where TensorRT and a GPU exist; elsewhere write the build plan and how to finish."""
-    from ..engine import build_engine, plan_build
+    """Build the engine where TensorRT and a GPU exist; elsewhere write the build spec and how to finish."""
+    from ..engine import build_engine, build_spec_for
 
     options = _build_options(recipe, target, onnx_path, table_path)
     reason = tensorrt_buildable()
     finish = finish_command(recipe, target, onnx_path.name)
     if reason is None:
         built = build_engine(onnx_path, out / f"{target.name}.engine", options)
-        return {"status": "built", "engine": Path(built.engine_path).name, "plan": built.plan.to_dict()}
-    plan = plan_build(onnx_path, options, target.trt_version)
-    stem = f"{target.name}.build-plan"
-    write_text_atomic(out / f"{stem}.txt", plan.to_text() + f"\n\nfinish on the device:\n  {finish}\n")
+        return {"status": "built", "engine": Path(built.engine_path).name, "build_spec": built.spec.to_dict()}
+    spec = build_spec_for(onnx_path, options, target.trt_version)
+    stem = f"{target.name}.build-spec"
+    write_text_atomic(out / f"{stem}.txt", spec.to_text() + f"\n\nfinish on the device:\n  {finish}\n")
     write_json_atomic(out / f"{stem}.json", {"target": target.name, "onnx": onnx_path.name, "reason": reason,
-                                             "finish": finish, "plan": plan.to_dict()})
-    return {"status": "not built here", "reason": reason, "finish": finish, "plan_file": f"{stem}.txt",
+                                             "finish": finish, "build_spec": spec.to_dict()})
+    return {"status": "not built here", "reason": reason, "finish": finish, "build_spec_file": f"{stem}.txt",
             "trt_version": target.trt_version}

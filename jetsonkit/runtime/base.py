@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import BackendError, ModelLoadError, UsageError
 from ..preprocess.config import Geometry, PreprocessSpec
-from .frame import FramePlan, make_plan
+from .frame import FrameFeed, frame_feed
 from .handle import InferHandle
 from .tensors import TensorInfo, check_feed
 
@@ -79,10 +79,10 @@ class Runtime(abc.ABC):
         inputs, outputs = self._load_impl()
         self._inputs: tuple[TensorInfo, ...] = tuple(inputs)
         self._outputs: tuple[TensorInfo, ...] = tuple(outputs)
-        self._frame: FramePlan | None = None
+        self._frame: FrameFeed | None = None
         if preprocess is not None:
             try:
-                self._frame = make_plan(preprocess, frame_format, self._inputs, self._stored_preprocess, self.label)
+                self._frame = frame_feed(preprocess, frame_format, self._inputs, self._stored_preprocess, self.label)
             except BaseException:
                 self.close()
                 raise
@@ -154,7 +154,7 @@ class Runtime(abc.ABC):
         """The pre-processing spec the frame path runs (fitted to the model input), or None."""
         return None if self._frame is None else self._frame.spec
 
-    def _frame_plan(self) -> FramePlan:
+    def _frame_feed(self) -> FrameFeed:
         self._check_open()
         if self._frame is None:
             raise UsageError(f"{self.label}: infer_frame needs a pre-processing spec",
@@ -163,7 +163,7 @@ class Runtime(abc.ABC):
 
     def frame_tensor(self, frame: np.ndarray, fmt: str | None = None) -> tuple[np.ndarray, Geometry]:
         """The input tensor :meth:`infer_frame` feeds for ``frame``, and the frame's :class:`Geometry` in it."""
-        return self._frame_plan().tensor(frame, fmt)
+        return self._frame_feed().tensor(frame, fmt)
 
     def infer_frame(self, frame: np.ndarray, fmt: str | None = None) -> tuple[dict[str, np.ndarray], Geometry]:
         """One HxWx3 uint8 frame (``frame_format`` order, or ``fmt``) -> (outputs, geometry); map boxes in network
@@ -174,9 +174,9 @@ class Runtime(abc.ABC):
     def infer_frame_async(self, frame: np.ndarray, fmt: str | None = None) -> InferHandle:
         """:meth:`infer_frame` started at once: the handle's ``wait()`` gives the outputs, ``handle.geometry`` the
         letterbox transform. The frame is pre-processed before this returns (it may be reused afterwards)."""
-        plan = self._frame_plan()
-        x, geometry = plan.tensor(frame, fmt)
-        handle = self.infer_async({plan.name: x})
+        feed = self._frame_feed()
+        x, geometry = feed.tensor(frame, fmt)
+        handle = self.infer_async({feed.name: x})
         handle.geometry = geometry
         return handle
 

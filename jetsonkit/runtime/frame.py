@@ -23,7 +23,7 @@ FRAME_FORMATS = ("bgr", "rgb")
 
 
 @dataclass(frozen=True)
-class FramePlan:
+class FrameFeed:
     """What ``infer_frame`` does: run ``spec`` on a frame in ``fmt`` and feed the result to input ``name``.
 
     ``gpu``: a :class:`~jetsonkit.preprocess.Preprocess` step given instead of a spec (always NCHW output, its own
@@ -103,8 +103,8 @@ def fit_spec(spec: PreprocessSpec, info: TensorInfo, model: str) -> PreprocessSp
     return replace(spec, size=(int(size[0]), int(size[1])), layout=layout, dtype=dtype)
 
 
-def make_plan(value: Any, frame_format: str, inputs: tuple[TensorInfo, ...], stored: Any, model: str) -> FramePlan:
-    """The frame plan for ``Runtime.open(..., preprocess=value, frame_format=...)``; ``stored`` is a callable giving
+def frame_feed(value: Any, frame_format: str, inputs: tuple[TensorInfo, ...], stored: Any, model: str) -> FrameFeed:
+    """The frame feed for ``Runtime.open(..., preprocess=value, frame_format=...)``; ``stored`` is a callable giving
     the artifact's own spec (or None)."""
     from ..preprocess.core import Preprocess
 
@@ -121,9 +121,9 @@ def make_plan(value: Any, frame_format: str, inputs: tuple[TensorInfo, ...], sto
         if any(isinstance(d, int) and d != s for d, s in zip(dims, want)):
             raise InputSpecError(f"{model}: Preprocess size {list(want)} does not fit input {info.name!r} "
                                  f"{list(info.shape)}", hint="build the Preprocess step at the model's size")
-        return FramePlan(info.name, None, value.src_format, gpu=value, layout=layout)
+        return FrameFeed(info.name, None, value.src_format, gpu=value, layout=layout)
     spec = fit_spec(resolve_spec(value, stored() if value == "auto" else None, model), info, model)
-    return FramePlan(info.name, spec, check_format(frame_format), layout=spec.layout)
+    return FrameFeed(info.name, spec, check_format(frame_format), layout=spec.layout)
 
 
 def resolve_spec(value: Any, stored: PreprocessSpec | None, model: str) -> PreprocessSpec:

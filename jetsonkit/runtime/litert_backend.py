@@ -78,11 +78,11 @@ class LiteRTRunner(Runtime):
         self._out = self._interp.get_output_details()
         self._shapes = [tuple(int(d) for d in detail["shape"]) for detail in self._in]  # shapes allocated now
         infos = [self._info(d) for d in self._in], [self._info(d) for d in self._out]
-        # per-call plan: (tensor index, name, quantization to apply or None, integer dtype)
+        # per-call steps: (tensor index, name, quantization to apply or None, integer dtype)
         raw = self.options["raw"]
-        self._feed_plan = [(d["index"], i.name, None if raw else i.quantization, d["dtype"]) for d, i in
+        self._feed_steps = [(d["index"], i.name, None if raw else i.quantization, d["dtype"]) for d, i in
                            zip(self._in, infos[0])]
-        self._fetch_plan = [(d["index"], o.name, None if raw else o.quantization) for d, o in
+        self._fetch_steps = [(d["index"], o.name, None if raw else o.quantization) for d, o in
                             zip(self._out, infos[1])]
         return infos
 
@@ -123,12 +123,12 @@ class LiteRTRunner(Runtime):
             try:
                 self._resize_if_needed(arrays)
                 interp = self._interp
-                for index, name, quant, dtype in self._feed_plan:
+                for index, name, quant, dtype in self._feed_steps:
                     x = arrays[name]
                     interp.set_tensor(index, x if quant is None else quantize(x, *quant, dtype))
                 interp.invoke()
                 result = {}
-                for index, name, quant in self._fetch_plan:
+                for index, name, quant in self._fetch_steps:
                     y = interp.get_tensor(index)
                     result[name] = y if quant is None else dequantize(y, *quant)
             except (ValueError, RuntimeError) as exc:

@@ -34,7 +34,7 @@ from .base import Runtime
 from .cuda_stream import CudaDevice, GpuTiming, GraphCache, HostDeviceBuffer, Pipeline, Slot
 from .handle import InferHandle
 from .tensors import TensorInfo
-from .trt_plan import EngineIO, IOTensor, ProfileBounds, max_shape, plan_buffers, select_profile, tensor_infos
+from .trt_buffers import EngineIO, IOTensor, ProfileBounds, max_shape, size_buffers, select_profile, tensor_infos
 
 
 def _bounds(shapes: Any) -> ProfileBounds:
@@ -148,11 +148,12 @@ class TensorRTRunner(Runtime):
 
     def _deserialize(self, trt: Any, sidecar: dict | None) -> Any:
         from ..engine.loading import load_engine
+        from ..engine.sidecar import build_spec_of
 
-        plan = (sidecar or {}).get("plan") or {}
-        version_compatible = "VERSION_COMPATIBLE" in (plan.get("builder_flags") or []) or \
+        spec = build_spec_of(sidecar)
+        version_compatible = "VERSION_COMPATIBLE" in (spec.get("builder_flags") or []) or \
             bool(self.options["allow_host_code"])
-        dla = plan.get("dla") or {}
+        dla = spec.get("dla") or {}
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._trt_runtime = trt.Runtime(self._logger)
         engine = load_engine(trt, self._trt_runtime, self.path.read_bytes(), version_compatible=version_compatible,
@@ -202,7 +203,7 @@ class TensorRTRunner(Runtime):
                     raise UnsupportedError(f"{self.path.name}: outputs {self.data_dependent} have data-dependent shapes; "
                                            f"jetsonkit reads them with an IOutputAllocator from TensorRT 10 on, not "
                                            f"{trt.__version__}", hint="run this engine with TensorRT 10 (JetPack 6.1+)")
-                self.sizes = plan_buffers(self.io, output_max)
+                self.sizes = size_buffers(self.io, output_max)
                 zero_copy = self.options["zero_copy"]
                 self.zero_copy = (self.device.integrated and self.device.can_map_host_memory) if zero_copy is None \
                     else bool(zero_copy)
@@ -309,18 +310,18 @@ class TensorRTRunner(Runtime):
     def infer_frame_async(self, frame: Any, fmt: str | None = None) -> InferHandle:
         """With a GPU ``Preprocess`` step (``preprocess=Preprocess(...)``) on a static engine: pre-process ``frame`` on
         the GPU straight into the engine's input buffer; otherwise the CPU frame path every backend shares."""
-        plan = self._frame_plan()
-        if plan.gpu is None or not self.io.is_static or plan.layout != "NCHW" or plan.gpu.device == "cpu":
+        feed = self._frame_feed()
+        if feed.gpu is None or not self.io.is_static or feed.layout != "NCHW" or feed.gpu.device == "cpu":
             return super().infer_frame_async(frame, fmt)
         if hasattr(frame, "__cuda_array_interface__"):
             from ..preprocess.cuda import device_frame_info
 
-            info = device_frame_info(frame, plan.gpu.src_format)[0]
+            info = device_frame_info(frame, feed.gpu.src_format)[0]
         else:
-            info = plan.gpu.check(frame)
+            info = feed.gpu.check(frame)
         t = self.io.inputs[0]
         handle = self._submit({}, frame=frame, shapes={t.name: t.shape})
-        handle.geometry = plan.geometry(info.width, info.height)
+        handle.geometry = feed.geometry(info.width, info.height)
         return handle
 
     def _stored_preprocess(self):

@@ -69,12 +69,12 @@ def trtexec_latency(trtexec: str, engine: Path, shape: str) -> tuple[float, ...]
 
 
 def run_case(trtexec: str, onnx: Path, shape: tuple[int, ...], precision: str, folder: Path) -> list[list[str]]:
-    from jetsonkit.engine import BuildOptions, build_engine, parse_profiles
+    from jetsonkit.engine import BuildSettings, build_engine, parse_profiles
 
     lo, opt, hi = (f"{b}x{'x'.join(map(str, shape))}" for b in (1, 32, 64))
     rows = []
     t = time.perf_counter()
-    ours = build_engine(onnx, folder / f"{onnx.stem}.{precision}.jk.engine", BuildOptions(
+    ours = build_engine(onnx, folder / f"{onnx.stem}.{precision}.jk.engine", BuildSettings(
         precision=precision, profiles=parse_profiles([f"input:{lo},{opt},{hi}"])), force=True)
     rows.append(("jetsonkit build", time.perf_counter() - t, Path(ours.engine_path)))
     theirs = folder / f"{onnx.stem}.{precision}.trtexec.engine"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetsonkit._memory import COPIES, parse_size, plan_memory
+from jetsonkit._memory import COPIES, parse_size, split_memory
 from jetsonkit.errors import UsageError
 
 MIB = 1 << 20
@@ -15,18 +15,18 @@ MIB = 1 << 20
 
 def test_the_batch_is_the_largest_that_fits():
     tensors = {"a": 10 * MIB, "b": 6 * MIB}  # 16 MiB a sample
-    plan = plan_memory(tensors, input_bytes=MIB, requested_batch=32, budget=400 * MIB)
-    assert plan.batch == (400 * MIB) // (COPIES * 16 * MIB + MIB) == 8 and plan.groups == (("a", "b"),)
-    assert plan.limited
-    small = plan_memory(tensors, MIB, 4, 400 * MIB)
+    split = split_memory(tensors, input_bytes=MIB, requested_batch=32, budget=400 * MIB)
+    assert split.batch == (400 * MIB) // (COPIES * 16 * MIB + MIB) == 8 and split.groups == (("a", "b"),)
+    assert split.limited
+    small = split_memory(tensors, MIB, 4, 400 * MIB)
     assert small.batch == 4 and not small.limited  # never above the requested batch
 
 
 def test_one_sample_too_big_splits_the_tensors_into_runs():
     tensors = {"a": 40 * MIB, "b": 30 * MIB, "c": 30 * MIB, "d": 10 * MIB}
-    plan = plan_memory(tensors, input_bytes=0, requested_batch=32, budget=200 * MIB)
+    split = split_memory(tensors, input_bytes=0, requested_batch=32, budget=200 * MIB)
     # 200 MiB / 3 copies = 66 MiB of exposed tensors per run
-    assert plan.batch == 1 and plan.groups == (("a",), ("b", "c"), ("d",))
+    assert split.batch == 1 and split.groups == (("a",), ("b", "c"), ("d",))
 
 
 @pytest.mark.parametrize("text, value", [("768M", 768 * MIB), ("1G", 1 << 30), ("1.5GiB", 3 << 29),

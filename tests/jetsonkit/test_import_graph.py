@@ -121,3 +121,14 @@ def test_one_lazy_import_mechanism():
            and any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__"
                    for n in ast.parse(p.read_text(encoding="utf-8")).body)]
     assert own == []
+
+
+def test_engine_and_runtime_link_one_way():
+    """The TensorRT runtime reads what the engine package writes (sidecar, versions, engine loading); the engine
+    package never imports the runtime (inspecting an engine's I/O is the runtime's job: runtime/trt_inspect.py)."""
+    modules = import_graph(REPO)
+    up = sorted(f"{m} -> {t}" for m, ts in modules.items() if m.startswith("jetsonkit.engine") for t in ts
+                if t.startswith("jetsonkit.runtime"))
+    down = [m for m, ts in modules.items() if m.startswith("jetsonkit.runtime")
+            and any(t.startswith("jetsonkit.engine") for t in ts)]
+    assert up == [] and "jetsonkit.runtime.tensorrt_backend" in down

@@ -1,4 +1,4 @@
-"""``jetsonkit build``: ONNX -> TensorRT engine (+ sidecar + build report), or ``--dry-run`` the plan for a version."""
+"""``jetsonkit build``: ONNX -> TensorRT engine (+ sidecar + build report), or ``--dry-run`` the build spec for a version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from ...engine.options import INT8_MODES, PRECISIONS
 
 NAME = "build"
-HELP = "build a TensorRT engine (or print the build plan for a TensorRT version with --dry-run)"
+HELP = "build a TensorRT engine (or print the build spec for a TensorRT version with --dry-run)"
 DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engine>.json and a build report. "
                "--dry-run --trt-version 8.6|10.3|11.4 prints the exact settings that version needs, on any machine. "
                "trtexec spellings are accepted as aliases: --saveEngine, --minShapes/--optShapes/--maxShapes, --fp16, "
@@ -43,12 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware-compat", action="store_true", help="engine runs on any Ampere or later GPU")
     p.add_argument("--opt-level", type=int, help="builder optimisation level 0..5 (TensorRT >= 8.6)")
     p.add_argument("--force", action="store_true", help="rebuild even when the engine cache says it is up to date")
-    p.add_argument("--dry-run", action="store_true", help="print the plan; needs no TensorRT with --trt-version")
-    p.add_argument("--trt-version", help="plan for this TensorRT version (8.6, 10.3, 11.4, ...) instead of the installed one")
+    p.add_argument("--dry-run", action="store_true", help="print the build spec; needs no TensorRT with --trt-version")
+    p.add_argument("--trt-version", help="the build spec for this TensorRT version (8.6, 10.3, 11.4, ...) instead of the installed one")
 
 
 def _options(args):
-    from ...engine.options import BuildOptions, parse_profiles, parse_shape, parse_size
+    from ...engine.options import BuildSettings, parse_profiles, parse_shape, parse_size
     from ...errors import UsageError
 
     shapes = {}
@@ -57,7 +57,7 @@ def _options(args):
         if not sep or not name:
             raise UsageError(f"--calib-shape {spec!r} does not parse", hint="write NAME:SHAPE, e.g. input:32x1x28x28")
         shapes[name] = parse_shape(shape)
-    return BuildOptions(
+    return BuildSettings(
         precision=args.precision, int8_mode=args.int8_mode, calibration=args.calib, calibration_shapes=shapes,
         precision_plan=args.precision_plan, sparsity=args.sparsity,
         profiles=parse_profiles(args.profile + trtexec_profiles(args.minShapes, args.optShapes, args.maxShapes)),
@@ -105,7 +105,7 @@ def run(args):
     options = _options(args)
     output = args.output or str(Path(args.onnx).with_suffix(".engine"))
     if args.dry_run:
-        from ...engine.engine import plan_build
+        from ...engine.engine import build_spec_for
 
         version = args.trt_version
         if version is None:
@@ -114,15 +114,15 @@ def run(args):
             import tensorrt
 
             version = tensorrt.__version__
-        plan = plan_build(args.onnx, options, version)
-        return CommandResult(data={"plan": plan.to_dict(), "engine": output}, text=plan.to_text())
+        spec = build_spec_for(args.onnx, options, version)
+        return CommandResult(data={"build_spec": spec.to_dict(), "engine": output}, text=spec.to_text())
     from ..._io import check_output_path, check_output_suffix
     from ...engine.engine import build_engine
 
     check_output_suffix(output, (".engine", ".plan"), "a TensorRT engine")
     check_output_path(output, inputs=(args.onnx, args.calib, args.precision_plan, args.timing_cache))
     if args.trt_version:
-        raise UsageError("--trt-version only plans (--dry-run); a real build uses the installed TensorRT",
+        raise UsageError("--trt-version only prints a build spec (--dry-run); a real build uses the installed TensorRT",
                          hint="add --dry-run, or drop --trt-version")
     argv = ["build", args.onnx, "-o", output] + _passthrough(args)
     result = build_engine(args.onnx, output, options, force=args.force, argv=argv)

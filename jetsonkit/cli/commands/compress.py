@@ -5,7 +5,7 @@ from __future__ import annotations
 NAME = "compress"
 HELP = "run a recipe: export, 2:4 prune, calibrate once, quantize, convert/build every target, measure, report"
 DESCRIPTION = (HELP + ". Finished stages are reused on the next run (content-hashed); a TensorRT target on a machine "
-               "without TensorRT gets its Q/DQ ONNX and build plan and is reported as 'not built here'. Exit 1 when "
+               "without TensorRT gets its Q/DQ ONNX and build spec and is reported as 'not built here'. Exit 1 when "
                "the recipe has budgets and no artifact meets them.")
 
 

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args):
     from .. import CommandResult
-    from ...engine.inspection import inspect_engine, inspection_text
+    from ...runtime.trt_inspect import inspect_engine, inspection_text
 
     info = inspect_engine(args.engine)
     return CommandResult(data=info, text=inspection_text(info))

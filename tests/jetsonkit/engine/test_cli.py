@@ -1,4 +1,4 @@
-"""``jetsonkit build`` on the command line: dry-run plans per version, errors and exit codes, no half files."""
+"""``jetsonkit build`` on the command line: dry-run build specs per version, errors and exit codes, no half files."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from jetsonkit.cli import main
 PROFILE = ["--profile", "input:1x1x28x28,8x1x28x28,64x1x28x28"]
 
 
-def test_dry_run_prints_the_plan_per_version(mnist_onnx, capsys):
+def test_dry_run_prints_the_build_spec_per_version(mnist_onnx, capsys):
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "8.6", "--precision", "fp16", *PROFILE]) == 0
     out = capsys.readouterr().out
-    assert "TensorRT 8.6.0 build plan (fp16)" in out and "EXPLICIT_BATCH" in out and "FP16" in out
+    assert "TensorRT 8.6.0 build spec (fp16)" in out and "EXPLICIT_BATCH" in out and "FP16" in out
 
 
 def test_dry_run_json(mnist_onnx, capsys, tmp_path):
     code = main(["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--workspace", "512MiB",
                  "--opt-level", "4", "--timing-cache", str(tmp_path / "tc"), *PROFILE])
     data = json.loads(capsys.readouterr().out)
-    assert code == 0 and data["ok"] and data["plan"]["memory_pools"] == {"WORKSPACE": 512 * 2**20}
-    assert data["plan"]["optimization_level"] == 4 and data["plan"]["profiles"][0]["input"]["opt"] == [8, 1, 28, 28]
+    assert code == 0 and data["ok"] and data["build_spec"]["memory_pools"] == {"WORKSPACE": 512 * 2**20}
+    assert data["build_spec"]["optimization_level"] == 4 and data["build_spec"]["profiles"][0]["input"]["opt"] == [8, 1, 28, 28]
     assert not (tmp_path / "tc").exists()
 
 
@@ -64,7 +64,7 @@ def test_garbage_onnx_and_other_usage_errors(tmp_path, capsys, mnist_onnx):
     assert main(["build", str(bad), "--dry-run", "--trt-version", "10.3"]) == 2
     assert "cannot read ONNX file" in capsys.readouterr().err
     assert main(["build", str(mnist_onnx), "--trt-version", "10.3", *PROFILE]) == 2
-    assert "only plans (--dry-run)" in capsys.readouterr().err
+    assert "only prints a build spec (--dry-run)" in capsys.readouterr().err
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "10.3", "--dla", "0", *PROFILE]) == 2
     assert "FP16 and INT8 layers only" in capsys.readouterr().err
     assert main(["build", str(mnist_onnx), "--dry-run", "--trt-version", "11.4", "--precision", "fp16", *PROFILE]) == 0
@@ -90,7 +90,7 @@ def test_dry_run_refuses_options_it_would_ignore(mnist_onnx, capsys, tmp_path, e
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_trtexec_aliases_plan_like_the_long_options(mnist_onnx, capsys, tmp_path):
+def test_trtexec_aliases_build_like_the_long_options(mnist_onnx, capsys, tmp_path):
     """--saveEngine / --minShapes... / --best / --useDLACore / --timingCacheFile are spellings of our options."""
     ours = ["build", str(mnist_onnx), "--json", "--dry-run", "--trt-version", "10.3", "--precision", "fp16", "--dla", "1",
             "--timing-cache", str(tmp_path / "tc"), "--profile", "input:8x1x28x28,8x1x28x28,8x1x28x28", "-o",
@@ -114,9 +114,10 @@ def test_trtexec_aliases_plan_like_the_long_options(mnist_onnx, capsys, tmp_path
 def test_inspect_engine_on_the_fake(mnist_onnx, tmp_path, monkeypatch, capsys):
     """`jetsonkit inspect`: sidecar facts, runs-here verdict, I/O, profiles and per-layer precision / tactic
     (TensorRT's view replayed on the strict fake of 10.3; a real engine needs a device)."""
-    from jetsonkit.engine import engine, inspection
+    from jetsonkit.engine import engine
+    from jetsonkit.runtime import trt_inspect as inspection
     from jetsonkit.engine.machine import MachineInfo
-    from jetsonkit.engine.options import BuildOptions, parse_profiles
+    from jetsonkit.engine.options import BuildSettings, parse_profiles
     from trt_fake import install
 
     install(monkeypatch, "10.3")
@@ -124,7 +125,7 @@ def test_inspect_engine_on_the_fake(mnist_onnx, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(engine, "detect_machine", lambda dla_cores=None: orin)
     monkeypatch.setattr(inspection, "detect_machine", lambda: orin)
     path = tmp_path / "m.engine"
-    engine.build_engine(mnist_onnx, path, BuildOptions(profiles=parse_profiles(PROFILE[1:])))
+    engine.build_engine(mnist_onnx, path, BuildSettings(profiles=parse_profiles(PROFILE[1:])))
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "built with TensorRT 10.3.0 for Orin" in out and "runs here: yes" in out

@@ -1,4 +1,4 @@
-"""The build plan fed by the other areas' real outputs: a calibration table from jetsonkit.calibrate, a Q/DQ graph
+"""The build spec fed by the other areas' real outputs: a calibration table from jetsonkit.calibrate, a Q/DQ graph
 from jetsonkit.quantize, a PrecisionPlan file — all on the real MNIST model and data."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from jetsonkit.engine.engine import plan_build
-from jetsonkit.engine.options import BuildOptions, parse_profiles
+from jetsonkit.engine.engine import build_spec_for
+from jetsonkit.engine.options import BuildSettings, parse_profiles
 from jetsonkit.errors import IncompatibleArtifactError, InputError, UnsupportedError
 
 PROFILE = parse_profiles(["input:1x1x28x28,32x1x28x28,64x1x28x28"])
@@ -35,14 +35,14 @@ def qdq_onnx(mnist_onnx, calib, tmp_path_factory):
 
 
 def test_implicit_int8_from_the_real_table(mnist_onnx, calib):
-    opts = BuildOptions(precision="int8", int8_mode="calibrator", calibration=str(calib), profiles=PROFILE,
+    opts = BuildSettings(precision="int8", int8_mode="calibrator", calibration=str(calib), profiles=PROFILE,
                         calibration_shapes={"input": (32, 1, 28, 28)})
-    plan = plan_build(mnist_onnx, opts, "10.3")
-    assert plan.int8["mode"] == "calibrator" and plan.calibration_profile == 0
-    n = int(next(n for n in plan.notes if n.startswith("calibration table")).split()[2])
+    spec = build_spec_for(mnist_onnx, opts, "10.3")
+    assert spec.int8["mode"] == "calibrator" and spec.calibration_profile == 0
+    n = int(next(n for n in spec.notes if n.startswith("calibration table")).split()[2])
     assert n >= 4  # at least the inputs of the 4 weighted layers
     with pytest.raises(UnsupportedError, match="removed implicit INT8"):
-        plan_build(mnist_onnx, opts, "11.4")
+        build_spec_for(mnist_onnx, opts, "11.4")
 
 
 def test_table_for_another_model_is_refused(mnist_onnx, calib, tmp_path):
@@ -52,26 +52,26 @@ def test_table_for_another_model_is_refused(mnist_onnx, calib, tmp_path):
     model.doc_string = "another model"
     other = tmp_path / "other.onnx"
     onnx.save(model, other)
-    opts = BuildOptions(precision="int8", int8_mode="cache", calibration=str(calib), profiles=PROFILE)
+    opts = BuildSettings(precision="int8", int8_mode="cache", calibration=str(calib), profiles=PROFILE)
     with pytest.raises(IncompatibleArtifactError, match="made for model sha256"):
-        plan_build(other, opts, "8.6")
+        build_spec_for(other, opts, "8.6")
 
 
 @pytest.mark.parametrize("version, flags", [("8.6", ["INT8"]), ("10.3", ["INT8"]), ("11.4", [])])
-def test_qdq_graph_plans_on_every_version(qdq_onnx, version, flags):
-    plan = plan_build(qdq_onnx, BuildOptions(precision="int8", profiles=PROFILE), version)
-    assert plan.int8["mode"] == "qdq" and plan.builder_flags == flags
+def test_qdq_graph_specs_on_every_version(qdq_onnx, version, flags):
+    spec = build_spec_for(qdq_onnx, BuildSettings(precision="int8", profiles=PROFILE), version)
+    assert spec.int8["mode"] == "qdq" and spec.builder_flags == flags
 
 
 def test_precision_plan_file(mnist_onnx, qdq_onnx, tmp_path):
-    path = tmp_path / "plan.json"
+    path = tmp_path / "precision-plan.json"
     path.write_text(json.dumps({"default": "int8", "rules": [{"match": "/classifier/*", "precision": "fp32"}]}))
-    opts = BuildOptions(precision="int8", precision_plan=str(path), profiles=PROFILE)
-    plan10 = plan_build(qdq_onnx, opts, "10.3")
-    assert plan10.layer_precisions["/classifier/classifier.2/Gemm"] == "fp32"
-    assert plan10.layer_precisions["/features/features.0/Conv"] == "int8"
-    assert plan10.layer_precision_mode == "builder" and "OBEY_PRECISION_CONSTRAINTS" in plan10.builder_flags
+    opts = BuildSettings(precision="int8", precision_plan=str(path), profiles=PROFILE)
+    spec10 = build_spec_for(qdq_onnx, opts, "10.3")
+    assert spec10.layer_precisions["/classifier/classifier.2/Gemm"] == "fp32"
+    assert spec10.layer_precisions["/features/features.0/Conv"] == "int8"
+    assert spec10.layer_precision_mode == "builder" and "OBEY_PRECISION_CONSTRAINTS" in spec10.builder_flags
     with pytest.raises(InputError, match="asks INT8 for some layers"):  # an FP32 graph cannot honour int8 entries
-        plan_build(mnist_onnx, BuildOptions(precision="fp16", precision_plan=str(path), profiles=PROFILE), "10.3")
-    plan_cli = plan_build(mnist_onnx, BuildOptions(precision_plan={"/Flatten": "fp32"}, profiles=PROFILE), "11.4")
-    assert plan_cli.layer_precision_mode == "graph"
+        build_spec_for(mnist_onnx, BuildSettings(precision="fp16", precision_plan=str(path), profiles=PROFILE), "10.3")
+    spec_cli = build_spec_for(mnist_onnx, BuildSettings(precision_plan={"/Flatten": "fp32"}, profiles=PROFILE), "11.4")
+    assert spec_cli.layer_precision_mode == "graph"

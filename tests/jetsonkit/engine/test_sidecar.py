@@ -19,7 +19,7 @@ ORIN = {"name": "Orin", "compute_capability": "8.7"}
 
 def sidecar(**over):
     kw = dict(engine_sha256="e" * 64, engine_bytes=123, trt_version="10.3.0", gpu=ORIN, l4t_release="36.4.0",
-              jetpack="6", plan={"builder_flags": ["FP16"]}, onnx_path="m.onnx", onnx_sha256="a" * 64,
+              jetpack="6", build_spec={"builder_flags": ["FP16"]}, onnx_path="m.onnx", onnx_sha256="a" * 64,
               calibration_path=None, calibration_sha256=None, rebuild_command="jetsonkit build m.onnx -o m.engine")
     kw.update(over)
     return make_sidecar(**kw)
@@ -45,11 +45,11 @@ def test_read_errors(tmp_path):
 
 
 def test_cache_key_changes_with_every_input():
-    base = dict(trt_version="10.3.0", gpu=ORIN, l4t_release="36.4.0", plan={"a": 1}, onnx_sha256="a", calibration_sha256=None)
+    base = dict(trt_version="10.3.0", gpu=ORIN, l4t_release="36.4.0", build_spec={"a": 1}, onnx_sha256="a", calibration_sha256=None)
     k = cache_key(**base)
     assert k == cache_key(**dict(base))
     for field, value in [("trt_version", "10.3.1"), ("gpu", {"name": "Thor", "compute_capability": "11.0"}),
-                         ("l4t_release", "36.3.0"), ("plan", {"a": 2}), ("onnx_sha256", "b"), ("calibration_sha256", "c")]:
+                         ("l4t_release", "36.3.0"), ("build_spec", {"a": 2}), ("onnx_sha256", "b"), ("calibration_sha256", "c")]:
         assert cache_key(**{**base, field: value}) != k, field
 
 
@@ -67,23 +67,23 @@ def test_incompatible_version_and_gpu_named_with_rebuild():
 
 
 def test_version_and_hardware_compatible_engines():
-    vc = sidecar(plan={"builder_flags": ["VERSION_COMPATIBLE"]})
+    vc = sidecar(build_spec={"builder_flags": ["VERSION_COMPATIBLE"]})
     assert check_compatible(vc, "10.16.1", ORIN) == []
     with pytest.raises(IncompatibleArtifactError):
         check_compatible(vc, "10.2.0", ORIN)
     assert check_compatible(vc, "11.4.0", ORIN) == []  # 10.x version-compatible engines run on 11.x
-    vc86 = sidecar(trt_version="8.6.1", plan={"builder_flags": ["VERSION_COMPATIBLE"]})
+    vc86 = sidecar(trt_version="8.6.1", build_spec={"builder_flags": ["VERSION_COMPATIBLE"]})
     assert check_compatible(vc86, "10.3.0", ORIN) == []  # 8.x -> 10.x: the other cross-major pair NVIDIA lists
     with pytest.raises(IncompatibleArtifactError, match="version-compatible engine built with TensorRT 8.6.1"):
         check_compatible(vc86, "11.4.0", ORIN)
     with pytest.raises(IncompatibleArtifactError):
-        check_compatible(sidecar(trt_version="8.5.2", plan={"builder_flags": ["VERSION_COMPATIBLE"]}), "8.6.1", ORIN)
-    hw = sidecar(gpu={"name": "A100", "compute_capability": "8.0"}, plan={"hardware_compatibility_level": "AMPERE_PLUS"})
+        check_compatible(sidecar(trt_version="8.5.2", build_spec={"builder_flags": ["VERSION_COMPATIBLE"]}), "8.6.1", ORIN)
+    hw = sidecar(gpu={"name": "A100", "compute_capability": "8.0"}, build_spec={"hardware_compatibility_level": "AMPERE_PLUS"})
     check_compatible(hw, "10.3.0", {"name": "H100", "compute_capability": "9.0"})
     with pytest.raises(IncompatibleArtifactError):
         check_compatible(hw, "10.3.0", {"name": "T4", "compute_capability": "7.5"})
     dgpu = sidecar(gpu={"name": "A100", "compute_capability": "8.0"}, l4t_release=None,
-                   plan={"hardware_compatibility_level": "AMPERE_PLUS"})
+                   build_spec={"hardware_compatibility_level": "AMPERE_PLUS"})
     with pytest.raises(IncompatibleArtifactError, match="built on a discrete GPU .* this machine is a Jetson"):
         check_compatible(dgpu, "10.3.0", ORIN, jetson=True)  # x86 dGPU -> Orin: Ampere+ is not enough
 
@@ -117,3 +117,24 @@ def test_sizes(text, n):
 def test_bad_size():
     with pytest.raises(UsageError):
         parse_size("1 parsec")
+
+
+def test_sidecar_from_before_the_build_spec_rename_still_reads(tmp_path):
+    """Engines built before the rename carry their build spec under "plan": read as ``build_spec``, still checked
+    (a version-compatible flag there is honoured), and their cache key is unchanged, so they are not rebuilt."""
+    old = sidecar(trt_version="10.3.0", build_spec={"builder_flags": ["VERSION_COMPATIBLE"]})
+    old["plan"] = old.pop("build_spec")
+    engine = tmp_path / "old.engine"
+    (tmp_path / "old.engine.json").write_text(json.dumps(old))
+    back = read_sidecar(engine)
+    assert back["build_spec"] == {"builder_flags": ["VERSION_COMPATIBLE"]} and "plan" not in back
+    assert check_compatible(back, "10.8.0", ORIN) == []  # version-compatible: a later 10.x runs it
+    with pytest.raises(IncompatibleArtifactError):
+        check_compatible(sidecar(), "10.8.0", ORIN)  # a plain engine does not
+    material = {"jetsonkit": __import__("jetsonkit").__version__, "trt": "10.3.0", "gpu": ORIN, "l4t": "36.4.0",
+                "plan": {"builder_flags": ["VERSION_COMPATIBLE"]}, "onnx": "a" * 64, "calibration": None}
+    before = __import__("hashlib").sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    assert back["cache_key"] == before
+    (tmp_path / "none.engine.json").write_text(json.dumps({k: v for k, v in old.items() if k != "plan"}))
+    with pytest.raises(InputError, match="lacks key 'build_spec'"):
+        read_sidecar(tmp_path / "none.engine")

@@ -13,9 +13,9 @@ PROFILES = [{"input": ((1, 1, 28, 28), (32, 1, 28, 28), (64, 1, 28, 28))}]
 
 
 def _options(**kw):
-    from jetsonkit.engine.options import BuildOptions, profiles_from_mapping
+    from jetsonkit.engine.options import BuildSettings, profiles_from_mapping
 
-    return BuildOptions(profiles=profiles_from_mapping(PROFILES), **kw)
+    return BuildSettings(profiles=profiles_from_mapping(PROFILES), **kw)
 
 
 def _run_both(engine_path, onnx_path, x):

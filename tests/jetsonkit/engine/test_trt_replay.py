@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jetsonkit.engine.machine import MachineInfo
-from jetsonkit.engine.options import BuildOptions, parse_profiles
+from jetsonkit.engine.options import BuildSettings, parse_profiles
 from jetsonkit.errors import BackendError
 from trt_fake import DUMPS, FakeTrtError, install
 
@@ -41,24 +41,24 @@ def calib(tmp_path_factory):
     return str(path)
 
 
-def _matrix(major: int, tmp: Path, calib: str) -> list[tuple[str, BuildOptions]]:
+def _matrix(major: int, tmp: Path, calib: str) -> list[tuple[str, BuildSettings]]:
     common = dict(profiles=PROFILE, timing_cache=str(tmp / "tc.bin"), optimization_level=3, workspace=2**30)
     combos = [
-        ("fp32+timing+opt", BuildOptions(precision="fp32", **common)),
-        ("fp16+sparse", BuildOptions(precision="fp16", sparsity=True, profiles=PROFILE)),
-        ("version-compatible", BuildOptions(version_compatible=True, profiles=PROFILE)),
-        ("two-profiles", BuildOptions(profiles=parse_profiles(["input:1x1x28x28,4x1x28x28,4x1x28x28",
+        ("fp32+timing+opt", BuildSettings(precision="fp32", **common)),
+        ("fp16+sparse", BuildSettings(precision="fp16", sparsity=True, profiles=PROFILE)),
+        ("version-compatible", BuildSettings(version_compatible=True, profiles=PROFILE)),
+        ("two-profiles", BuildSettings(profiles=parse_profiles(["input:1x1x28x28,4x1x28x28,4x1x28x28",
                                                                "input:5x1x28x28,64x1x28x28,64x1x28x28"]))),
     ]
     if major < 11:
         combos += [
-            ("dla-fp16", BuildOptions(precision="fp16", dla_core=1, profiles=STATIC)),
-            ("int8-calibrator", BuildOptions(precision="int8", int8_mode="calibrator", calibration=calib,
+            ("dla-fp16", BuildSettings(precision="fp16", dla_core=1, profiles=STATIC)),
+            ("int8-calibrator", BuildSettings(precision="int8", int8_mode="calibrator", calibration=calib,
                                              calibration_shapes={"input": (32, 1, 28, 28)}, profiles=PROFILE)),
-            ("int8-cache-best", BuildOptions(precision="best", int8_mode="cache", calibration=calib, profiles=PROFILE)),
-            ("int8-dynamic-range", BuildOptions(precision="int8", int8_mode="dynamic-range", calibration=calib,
+            ("int8-cache-best", BuildSettings(precision="best", int8_mode="cache", calibration=calib, profiles=PROFILE)),
+            ("int8-dynamic-range", BuildSettings(precision="int8", int8_mode="dynamic-range", calibration=calib,
                                                 profiles=PROFILE)),
-            ("layer-precisions", BuildOptions(precision="fp32", profiles=PROFILE,
+            ("layer-precisions", BuildSettings(precision="fp32", profiles=PROFILE,
                                               precision_plan={"/features/features.0/Conv": "fp16"})),
         ]
     return combos
@@ -77,7 +77,7 @@ def test_build_option_matrix_replays_on_each_version(version, fake, monkeypatch,
         result = engine.build_engine(mnist_onnx, out, options, force=True)
         spec = json.loads(out.read_bytes()[len(b"FAKE-ENGINE"):])
         assert out.exists() and Path(str(out) + ".json").exists(), name
-        assert set(result.plan.builder_flags) <= set(spec["flags"]) | {"GPU_FALLBACK"} or major >= 11, name
+        assert set(result.spec.builder_flags) <= set(spec["flags"]) | {"GPU_FALLBACK"} or major >= 11, name
         assert len(spec["profiles"]) == len(options.profiles), name
         if options.version_compatible:
             assert "VERSION_COMPATIBLE" in spec["flags"]
@@ -189,10 +189,10 @@ def test_build_inspects_plugin_and_version_compatible_engines(version, fake, tmp
     from jetsonkit.engine import engine
 
     fake(version)
-    result = engine.build_engine(_plugin_onnx(tmp_path / "nms.onnx"), tmp_path / "nms.engine", BuildOptions(),
+    result = engine.build_engine(_plugin_onnx(tmp_path / "nms.onnx"), tmp_path / "nms.engine", BuildSettings(),
                                  force=True)
     assert [l["name"] for l in result.report.layers] == ["nms"]
-    engine.build_engine(mnist_onnx, tmp_path / "vc.engine", BuildOptions(version_compatible=True, profiles=PROFILE))
+    engine.build_engine(mnist_onnx, tmp_path / "vc.engine", BuildSettings(version_compatible=True, profiles=PROFILE))
 
 
 def test_engine_that_does_not_deserialise_writes_nothing(fake, monkeypatch, tmp_path, mnist_onnx):
@@ -201,7 +201,7 @@ def test_engine_that_does_not_deserialise_writes_nothing(fake, monkeypatch, tmp_
     fake("10.3")
     monkeypatch.setattr(engine, "load_engine", lambda *a, **k: None)
     with pytest.raises(BackendError, match="cannot deserialise for inspection"):
-        engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildOptions(profiles=PROFILE))
+        engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildSettings(profiles=PROFILE))
     assert not list(tmp_path.glob("m.engine*"))
 
 
@@ -212,7 +212,7 @@ def test_mismatched_timing_cache_is_reported_and_replaced(fake, tmp_path, mnist_
     fake("10.3")
     cache = tmp_path / "tc.bin"
     cache.write_bytes(b"OTHER-DEVICE cache")
-    engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildOptions(profiles=PROFILE, timing_cache=str(cache)))
+    engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildSettings(profiles=PROFILE, timing_cache=str(cache)))
     assert "made on another GPU or TensorRT version" in capsys.readouterr().err
     assert cache.read_bytes().startswith(b"TIMING:")
 
@@ -223,7 +223,7 @@ def test_implicit_int8_warns_with_the_count_of_unranged_tensors(fake, monkeypatc
 
     fake("10.3")
     monkeypatch.setattr(engine, "load_table_amax", lambda path, sha=None: {"input": 2.8, "/features/features.0/Conv_output_0": 4.0})
-    engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildOptions(precision="int8", int8_mode="calibrator",
+    engine.build_engine(mnist_onnx, tmp_path / "m.engine", BuildSettings(precision="int8", int8_mode="calibrator",
                                                                         calibration=calib, profiles=PROFILE))
     err = capsys.readouterr().err
     assert "implicit INT8 (calibrator): " in err and " network tensors have no range" in err
@@ -273,7 +273,7 @@ def test_hardware_compatible_build_on_a_discrete_gpu(version, fake, monkeypatch,
     from jetsonkit.errors import UnsupportedError
 
     fake(version)
-    options = BuildOptions(hardware_compatibility="ampere+", version_compatible=True, profiles=PROFILE)
+    options = BuildSettings(hardware_compatibility="ampere+", version_compatible=True, profiles=PROFILE)
     with pytest.raises(UnsupportedError, match="not supported on Jetson"):
         engine.build_engine(mnist_onnx, tmp_path / "j.engine", options)
     monkeypatch.setattr(engine, "detect_machine", lambda dla_cores=None: MachineInfo("NVIDIA H100", "9.0", 80 << 30, 0))

@@ -37,7 +37,7 @@ def test_every_target_has_a_row_with_honest_status(compressed):
     assert orin["status"] == "not built here" and orin["accuracy"] is None and orin["latency_p99_ms"] is None
     assert orin["artifact"] == "mnist.2to4.qdq.onnx" and (compressed.out_dir / orin["artifact"]).is_file()
     assert orin["finish"].startswith("jetsonkit build mnist.2to4.qdq.onnx") and "--sparsity" in orin["finish"]
-    plan = (compressed.out_dir / orin["plan_file"]).read_text()
+    plan = (compressed.out_dir / orin["build_spec_file"]).read_text()
     assert "SPARSE_WEIGHTS" in plan and "INT8" in plan and "finish on the device" in plan
 
 

@@ -41,7 +41,7 @@ def _sidecar(engine, trt_version, cc):
     sidecar_mod = pytest.importorskip("jetsonkit.engine.sidecar", reason="the build area (sidecar) is not present")
     sc = sidecar_mod.make_sidecar(engine_sha256="0" * 64, engine_bytes=1, trt_version=trt_version,
                                   gpu={"name": "Orin", "compute_capability": cc}, l4t_release=None, jetpack=None,
-                                  plan={}, onnx_path="m.onnx", onnx_sha256="0" * 64, calibration_path=None,
+                                  build_spec={}, onnx_path="m.onnx", onnx_sha256="0" * 64, calibration_path=None,
                                   calibration_sha256=None, rebuild_command="jetsonkit build m.onnx -o m.engine")
     sidecar_mod.write_sidecar(engine, sc)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jetsonkit.engine.machine import MachineInfo
-from jetsonkit.engine.options import BuildOptions, parse_profiles
+from jetsonkit.engine.options import BuildSettings, parse_profiles
 from trt_fake import DUMPS, FakeTrtError, install
 
 PROFILES = parse_profiles(["input:1x1x28x28,4x1x28x28,4x1x28x28", "input:5x1x28x28,32x1x28x28,64x1x28x28"])
@@ -39,7 +39,7 @@ def _ort(path, x):
 def _build(tmp_path, onnx_path, name="m.engine", **options):
     from jetsonkit.engine.engine import build_engine
 
-    return build_engine(onnx_path, tmp_path / name, BuildOptions(**{"profiles": PROFILES, **options})).engine_path
+    return build_engine(onnx_path, tmp_path / name, BuildSettings(**{"profiles": PROFILES, **options})).engine_path
 
 
 @pytest.mark.parametrize("version", list(DUMPS))

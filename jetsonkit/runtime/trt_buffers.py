@@ -113,7 +113,7 @@ def aligned(nbytes: int, alignment: int = ALIGNMENT) -> int:
     return -(-max(nbytes, 1) // alignment) * alignment
 
 
-def plan_buffers(io: EngineIO, output_max: dict[str, tuple[int, ...] | None]) -> dict[str, int]:
+def size_buffers(io: EngineIO, output_max: dict[str, tuple[int, ...] | None]) -> dict[str, int]:
     """Bytes to allocate per I/O tensor (aligned), enough for every shape any profile admits.
 
     ``output_max``: each output's largest shape, read from the engine (``context.get_tensor_shape`` with every

@@ -1,7 +1,7 @@
-"""The build plan: the exact TensorRT settings one version needs for one model and one set of options.
+"""The build spec: the exact TensorRT calls one version needs for one model and one :class:`BuildSettings`.
 
-Pure Python, no TensorRT: ``make_plan`` turns (ONNX facts, options, precision plan, target version, machine) into a
-declarative :class:`BuildPlan` that ``builder.apply_plan`` replays on the real API and ``--dry-run`` prints.
+Pure Python, no TensorRT: ``make_build_spec`` turns (ONNX facts, build settings, precision plan, target version,
+machine) into a declarative :class:`BuildSpec` that ``builder.apply_spec`` replays on the real API and ``--dry-run`` prints.
 Version rules (TensorRT release notes; developer guide "Working with Quantized Types" and "Strongly Typed Networks"):
 explicit Q/DQ works everywhere and needs BuilderFlag.INT8 before 11.x; implicit INT8 (calibrator, cache, dynamic
 ranges) exists up to 10.x only; FP16 and per-layer precision are builder settings up to 10.x and graph types on 11.x.
@@ -15,17 +15,17 @@ from typing import Mapping
 from ..errors import ConfigError, InputError, UnsupportedError
 from .machine import MachineInfo
 from .onnx_info import OnnxInfo
-from .options import BuildOptions, InputRange
+from .options import BuildSettings, InputRange
 from .versions import TrtVersion, parse_version
 
-__all__ = ["BuildPlan", "make_plan", "default_workspace"]
+__all__ = ["BuildSpec", "make_build_spec", "default_workspace"]
 
 GiB = 2**30
 
 
 @dataclass
-class BuildPlan:
-    """Declarative settings; every field maps to one TensorRT call in ``builder.apply_plan``."""
+class BuildSpec:
+    """Declarative TensorRT calls; every field maps to one TensorRT call in ``builder.apply_spec``."""
 
     trt_version: str
     precision: str
@@ -43,7 +43,7 @@ class BuildPlan:
     optimization_level: int | None = None
     profiling_verbosity: str = "DETAILED"  # the build report needs per-layer precision from the inspector
     progress_monitor: bool = False  # IProgressMonitor exists from TensorRT 10.0: build phases shown as progress
-    graph_transform: str | None = None  # "to_fp16": compile FP16 + fp32 plan layers into the graph first (11.x)
+    graph_transform: str | None = None  # "to_fp16": FP16 graph, precision-plan fp32 layers fenced by Casts (11.x)
     sparse_eligible: list[str] = field(default_factory=list)  # nodes whose weights are 2:4 sparse in the ONNX
     notes: list[str] = field(default_factory=list)
 
@@ -51,8 +51,8 @@ class BuildPlan:
         return asdict(self)
 
     def to_text(self) -> str:
-        """The plan as people read it (``jetsonkit build --dry-run``)."""
-        lines = [f"TensorRT {self.trt_version} build plan ({self.precision})"]
+        """The spec as people read it (``jetsonkit build --dry-run``)."""
+        lines = [f"TensorRT {self.trt_version} build spec ({self.precision})"]
         lines.append(f"  network flags      : {', '.join(self.network_flags) or '(none)'}")
         lines.append(f"  builder flags      : {', '.join(self.builder_flags) or '(none)'}")
         for pool, size in self.memory_pools.items():
@@ -91,83 +91,83 @@ def default_workspace(machine: MachineInfo | None) -> int | None:
     return None
 
 
-def make_plan(info: OnnxInfo, options: BuildOptions, trt_version: str | TrtVersion, *,
-              machine: MachineInfo | None = None, layer_precisions: Mapping[str, str] | None = None) -> BuildPlan:
+def make_build_spec(info: OnnxInfo, settings: BuildSettings, trt_version: str | TrtVersion, *,
+              machine: MachineInfo | None = None, layer_precisions: Mapping[str, str] | None = None) -> BuildSpec:
     """Compute the settings for ``trt_version``; raise the errors the issue lists for impossible requests."""
     v = parse_version(trt_version)
-    plan = BuildPlan(trt_version=str(v), precision=options.precision)
+    spec = BuildSpec(trt_version=str(v), precision=settings.precision)
     if v.needs_explicit_batch_flag:
-        plan.network_flags.append("EXPLICIT_BATCH")
-    plan.progress_monitor = v.has_progress_monitor
+        spec.network_flags.append("EXPLICIT_BATCH")
+    spec.progress_monitor = v.has_progress_monitor
     if v.always_strongly_typed:
-        plan.notes.append("TensorRT 11 networks are strongly typed: precisions come from the graph's types and Q/DQ")
-    _plan_int8(plan, info, options, v)
-    _plan_fp16(plan, info, options, v)
-    _plan_layer_precisions(plan, info, dict(layer_precisions or {}), v)
-    _plan_sparsity(plan, info, options, v)
-    _plan_profiles(plan, info, options)
-    _plan_dla(plan, info, options, v, machine)
-    _plan_memory_and_misc(plan, options, v, machine)
-    plan.builder_flags = list(dict.fromkeys(plan.builder_flags))
-    return plan
+        spec.notes.append("TensorRT 11 networks are strongly typed: precisions come from the graph's types and Q/DQ")
+    _resolve_int8(spec, info, settings, v)
+    _resolve_fp16(spec, info, settings, v)
+    _resolve_layer_precisions(spec, info, dict(layer_precisions or {}), v)
+    _resolve_sparsity(spec, info, settings, v)
+    _resolve_profiles(spec, info, settings)
+    _resolve_dla(spec, info, settings, v, machine)
+    _resolve_memory_and_misc(spec, settings, v, machine)
+    spec.builder_flags = list(dict.fromkeys(spec.builder_flags))
+    return spec
 
 
-def _plan_int8(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:
-    if options.precision not in ("int8", "best"):
+def _resolve_int8(spec: BuildSpec, info: OnnxInfo, settings: BuildSettings, v: TrtVersion) -> None:
+    if settings.precision not in ("int8", "best"):
         if info.has_qdq:
-            plan.notes.append("the graph has Q/DQ nodes: those layers run INT8 whatever --precision says")
+            spec.notes.append("the graph has Q/DQ nodes: those layers run INT8 whatever --precision says")
             if v.has_precision_flags:
-                plan.builder_flags.append("INT8")
+                spec.builder_flags.append("INT8")
         return
-    if options.int8_mode == "qdq":
+    if settings.int8_mode == "qdq":
         if not info.has_qdq:
-            alt = " (or --int8-mode calibrator on TensorRT <= 10.x)" if options.calibration and v.has_implicit_int8 else ""
+            alt = " (or --int8-mode calibrator on TensorRT <= 10.x)" if settings.calibration and v.has_implicit_int8 else ""
             raise InputError(f"INT8 asked for {info.path!r}, which has no Q/DQ nodes",
                              hint=f"run `jetsonkit quantize {info.path} --calib calib.json -o model.qdq.onnx` and build that{alt}")
         if v.has_precision_flags:
-            plan.builder_flags.append("INT8")
-        plan.int8 = {"mode": "qdq", "calibration": None, "source": "explicit Q/DQ nodes in the graph"}
+            spec.builder_flags.append("INT8")
+        spec.int8 = {"mode": "qdq", "calibration": None, "source": "explicit Q/DQ nodes in the graph"}
         return
     if not v.has_implicit_int8:
         raise UnsupportedError(f"TensorRT {v.short} removed implicit INT8 (calibrators, calibration caches, dynamic ranges)",
                                hint=f"quantize the graph instead: `jetsonkit quantize {info.path} --calib calib.json -o model.qdq.onnx`, then build it with --int8-mode qdq")
     if info.has_qdq:
-        raise InputError(f"{info.path!r} already has Q/DQ nodes; implicit INT8 mode {options.int8_mode!r} cannot be mixed with them",
+        raise InputError(f"{info.path!r} already has Q/DQ nodes; implicit INT8 mode {settings.int8_mode!r} cannot be mixed with them",
                          hint="use --int8-mode qdq for a Q/DQ graph")
-    if not options.calibration:
-        raise InputError(f"INT8 mode {options.int8_mode!r} needs a calibration table and {info.path!r} has no Q/DQ nodes",
+    if not settings.calibration:
+        raise InputError(f"INT8 mode {settings.int8_mode!r} needs a calibration table and {info.path!r} has no Q/DQ nodes",
                          hint="run `jetsonkit calibrate` and pass --calib calib.json")
-    plan.builder_flags.append("INT8")
+    spec.builder_flags.append("INT8")
     sources = {"calibrator": "IInt8EntropyCalibrator2 replaying jetsonkit's table as a calibration cache",
                "cache": "calibration cache written from jetsonkit's table",
                "dynamic-range": "ITensor.set_dynamic_range(-amax, amax) per tensor from jetsonkit's table"}
-    plan.int8 = {"mode": options.int8_mode, "calibration": options.calibration, "source": sources[options.int8_mode]}
+    spec.int8 = {"mode": settings.int8_mode, "calibration": settings.calibration, "source": sources[settings.int8_mode]}
     if v.implicit_int8_deprecated:
-        plan.notes.append("implicit INT8 is deprecated since TensorRT 10.1 and removed in 11.0; Q/DQ is the lasting path")
+        spec.notes.append("implicit INT8 is deprecated since TensorRT 10.1 and removed in 11.0; Q/DQ is the lasting path")
 
 
-def _plan_fp16(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:
-    if options.precision == "int8" and v.has_precision_flags:
-        plan.notes.append("--precision int8 lets TensorRT pick INT8 or FP32 per layer: layers without INT8 "
+def _resolve_fp16(spec: BuildSpec, info: OnnxInfo, settings: BuildSettings, v: TrtVersion) -> None:
+    if settings.precision == "int8" and v.has_precision_flags:
+        spec.notes.append("--precision int8 lets TensorRT pick INT8 or FP32 per layer: layers without INT8 "
                           "kernels or scales run FP32; --precision best (INT8 + FP16) lets them fall back to FP16")
-    if options.precision not in ("fp16", "best"):
+    if settings.precision not in ("fp16", "best"):
         return
     if v.has_precision_flags:
-        plan.builder_flags.append("FP16")
+        spec.builder_flags.append("FP16")
         if v.precision_flags_deprecated:
-            plan.notes.append("BuilderFlag.FP16 is deprecated since TensorRT 10.12")
+            spec.notes.append("BuilderFlag.FP16 is deprecated since TensorRT 10.12")
     elif info.has_fp16:
-        plan.notes.append("FP16 comes from the graph's float16 types (no builder flag on 11.x)")
+        spec.notes.append("FP16 comes from the graph's float16 types (no builder flag on 11.x)")
     elif info.has_qdq:
         raise UnsupportedError(f"TensorRT {v.short} takes FP16 only from the graph's types, and {info.path!r} is an FP32 "
                                "graph with Q/DQ nodes", hint="convert the FP32 model to FP16 first (jetsonkit.quantize.fp16.to_fp16), then quantize it")
     else:
-        plan.graph_transform = "to_fp16"
-        plan.notes.append("TensorRT 11 takes FP16 from graph types: the FP32 graph is converted to FP16 before parsing "
+        spec.graph_transform = "to_fp16"
+        spec.notes.append("TensorRT 11 takes FP16 from graph types: the FP32 graph is converted to FP16 before parsing "
                           "(I/O stay FP32; layers the precision plan keeps in fp32 are fenced by Casts)")
 
 
-def _plan_layer_precisions(plan: BuildPlan, info: OnnxInfo, wanted: dict[str, str], v: TrtVersion) -> None:
+def _resolve_layer_precisions(spec: BuildSpec, info: OnnxInfo, wanted: dict[str, str], v: TrtVersion) -> None:
     if not wanted:
         return
     unknown = [n for n in wanted if n not in info.node_ops]
@@ -178,40 +178,40 @@ def _plan_layer_precisions(plan: BuildPlan, info: OnnxInfo, wanted: dict[str, st
     if bad:
         name, p = next(iter(bad.items()))
         raise ConfigError(f"precision plan gives node {name!r} precision {p!r}", hint="use fp32, fp16 or int8")
-    plan.layer_precisions = dict(wanted)
+    spec.layer_precisions = dict(wanted)
     if not v.has_precision_flags:
-        plan.layer_precision_mode = "graph"
-        plan.notes.append("TensorRT 11: layer precisions must be in the graph (Q/DQ, Casts); the report verifies them")
+        spec.layer_precision_mode = "graph"
+        spec.notes.append("TensorRT 11: layer precisions must be in the graph (Q/DQ, Casts); the report verifies them")
         return
-    plan.layer_precision_mode = "builder"
-    plan.builder_flags.append("OBEY_PRECISION_CONSTRAINTS")
+    spec.layer_precision_mode = "builder"
+    spec.builder_flags.append("OBEY_PRECISION_CONSTRAINTS")
     if any(p == "fp16" for p in wanted.values()):
-        plan.builder_flags.append("FP16")
+        spec.builder_flags.append("FP16")
     if any(p == "int8" for p in wanted.values()):
-        if not (info.has_qdq or plan.int8):
+        if not (info.has_qdq or spec.int8):
             raise InputError(f"precision plan asks INT8 for some layers but {info.path!r} has no Q/DQ and no calibration",
                              hint="build the Q/DQ graph from `jetsonkit quantize`, or pass --calib with --int8-mode calibrator")
-        plan.builder_flags.append("INT8")
+        spec.builder_flags.append("INT8")
     if v.precision_flags_deprecated:
-        plan.notes.append("ILayer.precision and OBEY_PRECISION_CONSTRAINTS are deprecated since TensorRT 10.12")
+        spec.notes.append("ILayer.precision and OBEY_PRECISION_CONSTRAINTS are deprecated since TensorRT 10.12")
 
 
-def _plan_sparsity(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion) -> None:
-    if not options.sparsity:
+def _resolve_sparsity(spec: BuildSpec, info: OnnxInfo, settings: BuildSettings, v: TrtVersion) -> None:
+    if not settings.sparsity:
         return
-    plan.builder_flags.append("SPARSE_WEIGHTS")
-    plan.sparse_eligible = list(info.sparse_nodes)
+    spec.builder_flags.append("SPARSE_WEIGHTS")
+    spec.sparse_eligible = list(info.sparse_nodes)
     if not info.sparse_nodes:
-        plan.notes.append("no Conv/Gemm/MatMul weight in the graph has the 2:4 pattern: nothing for sparse kernels "
+        spec.notes.append("no Conv/Gemm/MatMul weight in the graph has the 2:4 pattern: nothing for sparse kernels "
                           "(run `jetsonkit prune` first)")
-    low = options.precision in ("fp16", "int8", "best") or info.has_qdq or info.has_fp16
+    low = settings.precision in ("fp16", "int8", "best") or info.has_qdq or info.has_fp16
     if not low:
-        plan.notes.append("sparse kernels exist for FP16 and INT8 only: an FP32 build keeps every layer dense")
+        spec.notes.append("sparse kernels exist for FP16 and INT8 only: an FP32 build keeps every layer dense")
 
 
-def _plan_profiles(plan: BuildPlan, info: OnnxInfo, options: BuildOptions) -> None:
+def _resolve_profiles(spec: BuildSpec, info: OnnxInfo, settings: BuildSettings) -> None:
     dynamic = info.dynamic_inputs()
-    for i, prof in enumerate(options.profiles):
+    for i, prof in enumerate(settings.profiles):
         for name, rng in prof.items():
             if name not in info.inputs:
                 raise ConfigError(f"profile {i} names input {name!r}, which {info.path!r} does not have",
@@ -221,13 +221,13 @@ def _plan_profiles(plan: BuildPlan, info: OnnxInfo, options: BuildOptions) -> No
         if missing:
             raise ConfigError(f"profile {i} gives no shapes for dynamic input {missing[0]!r} {dynamic[missing[0]]}",
                               hint=f"add --profile {missing[0]}:MIN,OPT,MAX")
-        plan.profiles.append({n: {"min": list(r.min), "opt": list(r.opt), "max": list(r.max)} for n, r in prof.items()})
-    if dynamic and not options.profiles:
+        spec.profiles.append({n: {"min": list(r.min), "opt": list(r.opt), "max": list(r.max)} for n, r in prof.items()})
+    if dynamic and not settings.profiles:
         name, dims = next(iter(dynamic.items()))
         example = "x".join("1" if not isinstance(d, int) or d < 1 else str(d) for d in dims)
         raise ConfigError(f"input {name!r} of {info.path!r} has dynamic dimensions {dims} and no optimization profile",
                           hint=f"add --profile {name}:{example},{example},{example} (MIN,OPT,MAX)")
-    _check_calibration_shapes(plan, options)
+    _check_calibration_shapes(spec, settings)
 
 
 def _check_against_dims(i: int, rng: InputRange, dims: tuple) -> None:
@@ -239,27 +239,27 @@ def _check_against_dims(i: int, rng: InputRange, dims: tuple) -> None:
                               f"profile gives {rng.min[d]}/{rng.opt[d]}/{rng.max[d]}", hint=f"use {dim} for that dimension")
 
 
-def _check_calibration_shapes(plan: BuildPlan, options: BuildOptions) -> None:
-    if not options.calibration_shapes or not options.profiles:
+def _check_calibration_shapes(spec: BuildSpec, settings: BuildSettings) -> None:
+    if not settings.calibration_shapes or not settings.profiles:
         return
-    covering = [i for i, prof in enumerate(options.profiles)
-                if all(n not in prof or prof[n].covers(s) for n, s in options.calibration_shapes.items())]
+    covering = [i for i, prof in enumerate(settings.profiles)
+                if all(n not in prof or prof[n].covers(s) for n, s in settings.calibration_shapes.items())]
     if not covering:
-        name, shape = next(iter(options.calibration_shapes.items()))
+        name, shape = next(iter(settings.calibration_shapes.items()))
         raise ConfigError(f"no optimization profile covers the calibration shape {name} {tuple(shape)}",
                           hint="widen a profile's MIN..MAX to include it, or calibrate with shapes inside the profile")
-    if plan.int8 and plan.int8["mode"] != "qdq":
-        plan.calibration_profile = covering[0]
+    if spec.int8 and spec.int8["mode"] != "qdq":
+        spec.calibration_profile = covering[0]
 
 
-def _plan_dla(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVersion,
+def _resolve_dla(spec: BuildSpec, info: OnnxInfo, settings: BuildSettings, v: TrtVersion,
               machine: MachineInfo | None) -> None:
     """DLA rules (TensorRT developer guide, "Working with DLA"): FP16 / INT8 layers only (INT8 may come from the
     graph's Q/DQ nodes at any --precision), static shapes only (a profile's min = opt = max), no hardware
     compatibility. TensorRT 11 has DLA only from 11.4.1 (AGX Orin, JetPack 7.2.2) and takes FP16 from the graph."""
-    if options.dla_core is None:
+    if settings.dla_core is None:
         return
-    low = "FP16" in plan.builder_flags or plan.int8 or info.has_qdq or plan.graph_transform or \
+    low = "FP16" in spec.builder_flags or spec.int8 or info.has_qdq or spec.graph_transform or \
         (v.always_strongly_typed and info.has_fp16)
     if not low:
         raise InputError("DLA runs FP16 and INT8 layers only, and this build is FP32",
@@ -267,7 +267,7 @@ def _plan_dla(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVers
     if not v.has_dla:
         raise UnsupportedError(f"TensorRT {v} has no DLA support (TensorRT 11 adds DLA from 11.4.1, AGX Orin)",
                                hint="build for DLA with TensorRT 10.x (JetPack 6) or 11.4.1+")
-    for i, prof in enumerate(plan.profiles):
+    for i, prof in enumerate(spec.profiles):
         for name, r in prof.items():
             if not r["min"] == r["opt"] == r["max"]:
                 raise InputError(f"DLA needs static shapes, but profile {i} gives input {name!r} the range "
@@ -275,37 +275,37 @@ def _plan_dla(plan: BuildPlan, info: OnnxInfo, options: BuildOptions, v: TrtVers
                                  hint=f"use one shape: --profile {name}:S,S,S (e.g. {'x'.join(map(str, r['opt']))})")
     if machine is not None and machine.dla_cores is not None:
         if machine.dla_cores == 0:
-            raise InputError(f"DLA core {options.dla_core} requested but this machine ({machine.gpu_name or 'no GPU'}) has no DLA",
+            raise InputError(f"DLA core {settings.dla_core} requested but this machine ({machine.gpu_name or 'no GPU'}) has no DLA",
                              hint="drop --dla (DLA exists on Jetson AGX / NX Xavier and Orin, not on Orin Nano or desktop GPUs)")
-        if options.dla_core >= machine.dla_cores:
-            raise InputError(f"DLA core {options.dla_core} requested but this machine has {machine.dla_cores}",
+        if settings.dla_core >= machine.dla_cores:
+            raise InputError(f"DLA core {settings.dla_core} requested but this machine has {machine.dla_cores}",
                              hint=f"use --dla 0..{machine.dla_cores - 1}")
     elif machine is None:
-        plan.notes.append("DLA availability is checked on the build machine")
-    plan.dla = {"core": options.dla_core, "gpu_fallback": options.gpu_fallback}
-    if options.gpu_fallback:
-        plan.builder_flags.append("GPU_FALLBACK")
+        spec.notes.append("DLA availability is checked on the build machine")
+    spec.dla = {"core": settings.dla_core, "gpu_fallback": settings.gpu_fallback}
+    if settings.gpu_fallback:
+        spec.builder_flags.append("GPU_FALLBACK")
 
 
-def _plan_memory_and_misc(plan: BuildPlan, options: BuildOptions, v: TrtVersion, machine: MachineInfo | None) -> None:
-    workspace = options.workspace or default_workspace(machine)
+def _resolve_memory_and_misc(spec: BuildSpec, settings: BuildSettings, v: TrtVersion, machine: MachineInfo | None) -> None:
+    workspace = settings.workspace or default_workspace(machine)
     if workspace:
-        plan.memory_pools["WORKSPACE"] = workspace
-    plan.timing_cache = options.timing_cache
-    if options.version_compatible:
+        spec.memory_pools["WORKSPACE"] = workspace
+    spec.timing_cache = settings.timing_cache
+    if settings.version_compatible:
         if not v.has_version_compatible:
             raise UnsupportedError(f"version-compatible engines need TensorRT 8.6 or later, not {v.short}")
-        plan.builder_flags.append("VERSION_COMPATIBLE")
-    if options.hardware_compatibility:
+        spec.builder_flags.append("VERSION_COMPATIBLE")
+    if settings.hardware_compatibility:
         if not v.has_hardware_compatibility:
             raise UnsupportedError(f"hardware-compatible engines need TensorRT 8.6 or later, not {v.short}")
-        if options.dla_core is not None:
+        if settings.dla_core is not None:
             raise InputError("hardware compatibility and DLA cannot be combined", hint="drop one of --hardware-compat / --dla")
         if machine is not None and machine.is_jetson:
             raise UnsupportedError("hardware-compatible (Ampere+) engines are not supported on Jetson: TensorRT builds "
                                    "them for discrete GPUs only", hint="drop --hardware-compat; build on each Jetson")
-        plan.hardware_compatibility_level = "AMPERE_PLUS"
-    if options.optimization_level is not None:
+        spec.hardware_compatibility_level = "AMPERE_PLUS"
+    if settings.optimization_level is not None:
         if not v.has_optimization_level:
             raise UnsupportedError(f"builder optimisation levels need TensorRT 8.6 or later, not {v.short}")
-        plan.optimization_level = options.optimization_level
+        spec.optimization_level = settings.optimization_level

@@ -1,4 +1,4 @@
-"""The build plan per TensorRT version, on the real MNIST ONNX graph (and Q/DQ / FP16 / 2:4 variants of it)."""
+"""The build spec per TensorRT version, on the real MNIST ONNX graph (and Q/DQ / FP16 / 2:4 variants of it)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 from jetsonkit.engine.machine import MachineInfo
 from jetsonkit.engine.onnx_info import is_2to4_sparse, read_onnx_info
-from jetsonkit.engine.options import BuildOptions, parse_profiles
-from jetsonkit.engine.plan import default_workspace, make_plan
+from jetsonkit.engine.options import BuildSettings, parse_profiles
+from jetsonkit.engine.spec import default_workspace, make_build_spec
 from jetsonkit.errors import ConfigError, InputError, UnsupportedError
 
 PROFILE = parse_profiles(["input:1x1x28x28,8x1x28x28,64x1x28x28"])
@@ -54,9 +54,9 @@ def variants(mnist_onnx, tmp_path_factory):
     return {k: read_onnx_info(out / f"{k}.onnx") for k in ("qdq", "fp16", "sparse")}
 
 
-def plan(info, version, **kw):
+def spec(info, version, **kw):
     kw.setdefault("profiles", PROFILE)
-    return make_plan(info, BuildOptions(**kw), version)
+    return make_build_spec(info, BuildSettings(**kw), version)
 
 
 def test_onnx_facts(info, variants):
@@ -77,19 +77,19 @@ def test_2to4_pattern():
 @pytest.mark.parametrize("version, net, flags", [("8.6", ["EXPLICIT_BATCH"], ["FP16"]), ("10.3", [], ["FP16"]),
                                                  ("10.16", [], ["FP16"])])
 def test_fp16_is_a_flag_up_to_10(info, version, net, flags):
-    p = plan(info, version, precision="fp16")
+    p = spec(info, version, precision="fp16")
     assert p.network_flags == net and p.builder_flags == flags
     assert ("deprecated since TensorRT 10.12" in " ".join(p.notes)) == (version == "10.16")
 
 
 def test_fp16_on_11_comes_from_the_graph(info, variants):
-    converted = plan(info, "11.4", precision="fp16")
+    converted = spec(info, "11.4", precision="fp16")
     assert converted.builder_flags == [] and converted.graph_transform == "to_fp16"
-    p = plan(variants["fp16"], "11.4", precision="fp16")
+    p = spec(variants["fp16"], "11.4", precision="fp16")
     assert p.builder_flags == [] and p.network_flags == [] and p.graph_transform is None
-    assert plan(info, "10.3", precision="fp16").graph_transform is None
+    assert spec(info, "10.3", precision="fp16").graph_transform is None
     with pytest.raises(UnsupportedError, match="11.4 takes FP16 only from the graph"):
-        plan(variants["qdq"], "11.4", precision="fp16")
+        spec(variants["qdq"], "11.4", precision="fp16")
 
 
 def test_fp16_graph_for_11_runs_and_agrees(mnist_onnx, mnist_test, tmp_path):
@@ -101,7 +101,7 @@ def test_fp16_graph_for_11_runs_and_agrees(mnist_onnx, mnist_test, tmp_path):
 
     keep = "/classifier/classifier.2/Gemm"
     info = read_onnx_info(mnist_onnx)
-    p = make_plan(info, BuildOptions(precision="fp16", profiles=PROFILE), "11.4", layer_precisions={keep: "fp32"})
+    p = make_build_spec(info, BuildSettings(precision="fp16", profiles=PROFILE), "11.4", layer_precisions={keep: "fp32"})
     path = prepare_graph(str(mnist_onnx), p, tmp_path)
     assert path != str(mnist_onnx) and read_onnx_info(path).has_fp16
     model = onnx.load(path)
@@ -114,81 +114,81 @@ def test_fp16_graph_for_11_runs_and_agrees(mnist_onnx, mnist_test, tmp_path):
 
 
 def test_int8_qdq_everywhere(variants):
-    assert plan(variants["qdq"], "8.6", precision="int8").builder_flags == ["INT8"]
-    assert plan(variants["qdq"], "10.3", precision="int8").int8["mode"] == "qdq"
-    p11 = plan(variants["qdq"], "11.4", precision="int8")
+    assert spec(variants["qdq"], "8.6", precision="int8").builder_flags == ["INT8"]
+    assert spec(variants["qdq"], "10.3", precision="int8").int8["mode"] == "qdq"
+    p11 = spec(variants["qdq"], "11.4", precision="int8")
     assert p11.builder_flags == [] and p11.int8["mode"] == "qdq"
 
 
 def test_int8_without_qdq_or_table_is_an_error(info):
     with pytest.raises(InputError, match="no Q/DQ nodes"):
-        plan(info, "10.3", precision="int8")
+        spec(info, "10.3", precision="int8")
     with pytest.raises(InputError, match="needs a calibration table"):
-        plan(info, "10.3", precision="int8", int8_mode="calibrator")
+        spec(info, "10.3", precision="int8", int8_mode="calibrator")
 
 
 def test_implicit_int8_up_to_10_and_removed_in_11(info, variants):
-    p = plan(info, "8.6", precision="int8", int8_mode="calibrator", calibration="c.json",
+    p = spec(info, "8.6", precision="int8", int8_mode="calibrator", calibration="c.json",
              calibration_shapes={"input": (32, 1, 28, 28)})
     assert p.builder_flags == ["INT8"] and p.calibration_profile == 0 and p.int8["mode"] == "calibrator"
-    p10 = plan(info, "10.3", precision="int8", int8_mode="dynamic-range", calibration="c.json")
+    p10 = spec(info, "10.3", precision="int8", int8_mode="dynamic-range", calibration="c.json")
     assert any("deprecated since TensorRT 10.1" in n for n in p10.notes)
     with pytest.raises(UnsupportedError, match="11.4 removed implicit INT8.*jetsonkit quantize"):
-        plan(info, "11.4", precision="int8", int8_mode="cache", calibration="c.json")
+        spec(info, "11.4", precision="int8", int8_mode="cache", calibration="c.json")
     with pytest.raises(InputError, match="cannot be mixed"):
-        plan(variants["qdq"], "10.3", precision="int8", int8_mode="calibrator", calibration="c.json")
+        spec(variants["qdq"], "10.3", precision="int8", int8_mode="calibrator", calibration="c.json")
 
 
 def test_layer_precisions_builder_vs_graph(info, variants):
     wanted = {"/features/features.0/Conv": "fp16", "/classifier/classifier.2/Gemm": "fp32"}
-    p = make_plan(info, BuildOptions(profiles=PROFILE), "10.3", layer_precisions=wanted)
+    p = make_build_spec(info, BuildSettings(profiles=PROFILE), "10.3", layer_precisions=wanted)
     assert p.layer_precision_mode == "builder" and p.builder_flags == ["OBEY_PRECISION_CONSTRAINTS", "FP16"]
-    p11 = make_plan(info, BuildOptions(profiles=PROFILE), "11.4", layer_precisions=wanted)
+    p11 = make_build_spec(info, BuildSettings(profiles=PROFILE), "11.4", layer_precisions=wanted)
     assert p11.layer_precision_mode == "graph" and p11.builder_flags == [] and p11.layer_precisions == wanted
     with pytest.raises(ConfigError, match="not in"):
-        make_plan(info, BuildOptions(profiles=PROFILE), "10.3", layer_precisions={"/nope": "fp16"})
+        make_build_spec(info, BuildSettings(profiles=PROFILE), "10.3", layer_precisions={"/nope": "fp16"})
     with pytest.raises(ConfigError, match="precision 'int4'"):
-        make_plan(info, BuildOptions(profiles=PROFILE), "10.3", layer_precisions={"/Flatten": "int4"})
+        make_build_spec(info, BuildSettings(profiles=PROFILE), "10.3", layer_precisions={"/Flatten": "int4"})
     with pytest.raises(InputError, match="no Q/DQ and no calibration"):
-        make_plan(info, BuildOptions(profiles=PROFILE), "10.3", layer_precisions={"/features/features.0/Conv": "int8"})
+        make_build_spec(info, BuildSettings(profiles=PROFILE), "10.3", layer_precisions={"/features/features.0/Conv": "int8"})
 
 
 def test_sparsity(info, variants):
-    p = plan(variants["sparse"], "10.3", precision="fp16", sparsity=True)
+    p = spec(variants["sparse"], "10.3", precision="fp16", sparsity=True)
     assert "SPARSE_WEIGHTS" in p.builder_flags and p.sparse_eligible == ["/features/features.3/Conv"]
-    dense = plan(info, "10.3", sparsity=True)
+    dense = spec(info, "10.3", sparsity=True)
     assert any("2:4 pattern" in n for n in dense.notes) and any("FP16 and INT8 only" in n for n in dense.notes)
 
 
 def test_profiles_checked(info):
     with pytest.raises(ConfigError, match="no optimization profile"):
-        make_plan(info, BuildOptions(), "10.3")
+        make_build_spec(info, BuildSettings(), "10.3")
     with pytest.raises(ConfigError, match="min <= opt <= max"):
         parse_profiles(["input:8x1x28x28,4x1x28x28,64x1x28x28"])
     with pytest.raises(ConfigError, match="fixed at 28"):
-        plan(info, "10.3", profiles=parse_profiles(["input:1x1x28x28,1x1x32x32,1x1x32x32"]))
+        spec(info, "10.3", profiles=parse_profiles(["input:1x1x28x28,1x1x32x32,1x1x32x32"]))
     with pytest.raises(ConfigError, match="does not have"):
-        plan(info, "10.3", profiles=parse_profiles(["image:1x1x28x28,1x1x28x28,1x1x28x28"]))
+        spec(info, "10.3", profiles=parse_profiles(["image:1x1x28x28,1x1x28x28,1x1x28x28"]))
     with pytest.raises(ConfigError, match="covers the calibration shape"):
-        plan(info, "10.3", precision="int8", int8_mode="calibrator", calibration="c.json",
+        spec(info, "10.3", precision="int8", int8_mode="calibrator", calibration="c.json",
              calibration_shapes={"input": (128, 1, 28, 28)})
-    two = plan(info, "10.3", profiles=parse_profiles(["input:1x1x28x28,1x1x28x28,1x1x28x28",
+    two = spec(info, "10.3", profiles=parse_profiles(["input:1x1x28x28,1x1x28x28,1x1x28x28",
                                                        "input:8x1x28x28,32x1x28x28,64x1x28x28"]))
     assert len(two.profiles) == 2 and two.profiles[1]["input"]["max"] == [64, 1, 28, 28]
 
 
 def test_dla(info):
     with pytest.raises(InputError, match="FP16 and INT8 layers only"):
-        plan(info, "10.3", dla_core=0)
+        spec(info, "10.3", dla_core=0)
     nodla = MachineInfo(gpu_name="NVIDIA GeForce RTX 4090", compute_capability="8.9", dla_cores=0)
     with pytest.raises(InputError, match="DLA needs static shapes.*--profile input:S,S,S"):
-        make_plan(info, BuildOptions(precision="fp16", dla_core=0, profiles=PROFILE), "10.3")
+        make_build_spec(info, BuildSettings(precision="fp16", dla_core=0, profiles=PROFILE), "10.3")
     with pytest.raises(InputError, match="has no DLA"):
-        make_plan(info, BuildOptions(precision="fp16", dla_core=0, profiles=STATIC), "10.3", machine=nodla)
+        make_build_spec(info, BuildSettings(precision="fp16", dla_core=0, profiles=STATIC), "10.3", machine=nodla)
     orin = MachineInfo(gpu_name="Orin", compute_capability="8.7", dla_cores=2, l4t_release="36.4.0", total_memory=8 * 2**30)
     with pytest.raises(InputError, match="has 2"):
-        make_plan(info, BuildOptions(precision="fp16", dla_core=2, profiles=STATIC), "10.3", machine=orin)
-    p = make_plan(info, BuildOptions(precision="fp16", dla_core=1, profiles=STATIC), "10.3", machine=orin)
+        make_build_spec(info, BuildSettings(precision="fp16", dla_core=2, profiles=STATIC), "10.3", machine=orin)
+    p = make_build_spec(info, BuildSettings(precision="fp16", dla_core=1, profiles=STATIC), "10.3", machine=orin)
     assert p.dla == {"core": 1, "gpu_fallback": True} and "GPU_FALLBACK" in p.builder_flags
     assert p.memory_pools == {"WORKSPACE": 2**30}
 
@@ -198,26 +198,26 @@ def test_dla_rules_by_graph_and_version(info):
     from dataclasses import replace
 
     qdq = replace(info, has_qdq=True)
-    assert make_plan(qdq, BuildOptions(dla_core=0, profiles=STATIC), "10.3").dla["core"] == 0
+    assert make_build_spec(qdq, BuildSettings(dla_core=0, profiles=STATIC), "10.3").dla["core"] == 0
     with pytest.raises(UnsupportedError, match="TensorRT 11.4.0 has no DLA"):
-        make_plan(replace(info, has_fp16=True), BuildOptions(dla_core=0, profiles=STATIC), "11.4.0")
-    assert make_plan(replace(info, has_fp16=True), BuildOptions(dla_core=0, profiles=STATIC), "11.4.1").dla
+        make_build_spec(replace(info, has_fp16=True), BuildSettings(dla_core=0, profiles=STATIC), "11.4.0")
+    assert make_build_spec(replace(info, has_fp16=True), BuildSettings(dla_core=0, profiles=STATIC), "11.4.1").dla
     with pytest.raises(InputError, match="FP16 and INT8 layers only"):
-        make_plan(info, BuildOptions(dla_core=0, profiles=STATIC), "11.4.1")
+        make_build_spec(info, BuildSettings(dla_core=0, profiles=STATIC), "11.4.1")
 
 
 def test_hardware_compat_is_refused_on_jetson(info):
     orin = MachineInfo(gpu_name="Orin", compute_capability="8.7", l4t_release="36.4.0")
     with pytest.raises(UnsupportedError, match="not supported on Jetson"):
-        make_plan(info, BuildOptions(hardware_compatibility="ampere+", profiles=PROFILE), "10.3", machine=orin)
+        make_build_spec(info, BuildSettings(hardware_compatibility="ampere+", profiles=PROFILE), "10.3", machine=orin)
 
 
 def test_best_is_int8_plus_fp16(info):
     from dataclasses import replace
 
-    p = make_plan(replace(info, has_qdq=True), BuildOptions(precision="best", profiles=PROFILE), "10.3")
+    p = make_build_spec(replace(info, has_qdq=True), BuildSettings(precision="best", profiles=PROFILE), "10.3")
     assert {"INT8", "FP16"} <= set(p.builder_flags) and p.int8["mode"] == "qdq"
-    p8 = make_plan(replace(info, has_qdq=True), BuildOptions(precision="int8", profiles=PROFILE), "10.3")
+    p8 = make_build_spec(replace(info, has_qdq=True), BuildSettings(precision="int8", profiles=PROFILE), "10.3")
     assert "FP16" not in p8.builder_flags and any("--precision best" in n for n in p8.notes)
 
 
@@ -225,9 +225,9 @@ def test_workspace_and_version_gated_options(info):
     assert default_workspace(MachineInfo(l4t_release="36.4.0", total_memory=2 * 2**30)) == 2**29
     assert default_workspace(MachineInfo(gpu_name="H100", compute_capability="9.0")) is None
     assert default_workspace(None) == 2**30
-    p = plan(info, "8.6", workspace=256 * 2**20, version_compatible=True, hardware_compatibility="ampere+", optimization_level=5)
+    p = spec(info, "8.6", workspace=256 * 2**20, version_compatible=True, hardware_compatibility="ampere+", optimization_level=5)
     assert p.memory_pools == {"WORKSPACE": 256 * 2**20} and "VERSION_COMPATIBLE" in p.builder_flags
     assert p.hardware_compatibility_level == "AMPERE_PLUS" and p.optimization_level == 5
     for kw in (dict(version_compatible=True), dict(optimization_level=1), dict(hardware_compatibility="ampere+")):
         with pytest.raises(UnsupportedError, match="8.6 or later, not 8.5"):
-            plan(info, "8.5", **kw)
+            spec(info, "8.5", **kw)

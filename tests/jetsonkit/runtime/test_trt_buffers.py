@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jetsonkit.errors import InputSpecError, UnsupportedError
-from jetsonkit.runtime.trt_plan import (EngineIO, IOTensor, ProfileBounds, aligned, max_shape, plan_buffers,
+from jetsonkit.runtime.trt_buffers import (EngineIO, IOTensor, ProfileBounds, aligned, max_shape, size_buffers,
                                         select_profile, tensor_infos)
 
 F32, F16 = np.dtype(np.float32), np.dtype(np.float16)
@@ -51,7 +51,7 @@ def test_no_profile_fits_lists_the_ranges():
 
 
 def test_buffers_sized_for_the_largest_profile():
-    sizes = plan_buffers(IO, {"logits": (32, 1000)})
+    sizes = size_buffers(IO, {"logits": (32, 1000)})
     assert max_shape(IMAGES) == (32, 3, 224, 224)
     assert sizes["images"] == aligned(32 * 3 * 224 * 224 * 2)
     assert sizes["logits"] == aligned(32 * 1000 * 4)
@@ -60,12 +60,12 @@ def test_buffers_sized_for_the_largest_profile():
 
 def test_static_engine_buffers():
     io = EngineIO((IOTensor("x", True, F32, (1, 1, 28, 28)), IOTensor("y", False, F32, (1, 10))))
-    assert io.is_static and plan_buffers(io, {"y": (1, 10)}) == {"x": aligned(784 * 4), "y": aligned(40)}
+    assert io.is_static and size_buffers(io, {"y": (1, 10)}) == {"x": aligned(784 * 4), "y": aligned(40)}
 
 
 def test_data_dependent_output_starts_small():
     io = EngineIO((IMAGES, IOTensor("boxes", False, F32, (-1, -1, 4))), num_profiles=2)
-    assert plan_buffers(io, {"boxes": None})["boxes"] == 256  # grown by the output allocator when TensorRT asks
+    assert size_buffers(io, {"boxes": None})["boxes"] == 256  # grown by the output allocator when TensorRT asks
 
 
 def test_metadata_carries_profile_union():

@@ -1,6 +1,6 @@
 """``jetsonkit inspect model.engine``: what an engine holds and whether it runs here.
 
-From the sidecar (any machine): TensorRT version, GPU, JetPack, plan, build report, rebuild command; and the
+From the sidecar (any machine): TensorRT version, GPU, JetPack, build spec, build report, rebuild command; and the
 compatibility verdict against this machine. From TensorRT itself (only where TensorRT and a GPU driver exist: a
 TensorRT Runtime must never be created without a driver): I/O tensors, optimization profiles, and per-layer
 precision and tactic from the engine inspector — what ``polygraphy inspect model`` / trtexec's
@@ -15,8 +15,8 @@ from typing import Any
 
 from .._deps import available
 from ..errors import IncompatibleArtifactError, InputError
-from .machine import detect_machine
-from .sidecar import check_compatible, read_sidecar, sidecar_path
+from ..engine.machine import detect_machine
+from ..engine.sidecar import build_spec_of, check_compatible, read_sidecar, sidecar_path
 
 __all__ = ["inspect_engine", "inspection_text"]
 
@@ -37,16 +37,16 @@ def _verdict(sidecar: dict | None, trt_version: str | None, machine: Any) -> dic
 
 
 def _from_tensorrt(trt: Any, path: Path, sidecar: dict | None) -> dict:
-    from ..runtime.tensorrt_backend import read_engine_io
-    from .loading import load_engine
-    from .report import parse_inspector_json
+    from ..engine.loading import load_engine
+    from ..engine.report import parse_inspector_json
+    from .tensorrt_backend import read_engine_io
 
-    plan = (sidecar or {}).get("plan") or {}
+    spec = build_spec_of(sidecar)
     logger = trt.Logger(trt.Logger.WARNING)
     runtime = trt.Runtime(logger)
     engine = load_engine(trt, runtime, path.read_bytes(),
-                         version_compatible="VERSION_COMPATIBLE" in (plan.get("builder_flags") or []),
-                         dla_core=(plan.get("dla") or {}).get("core"), logger=logger)
+                         version_compatible="VERSION_COMPATIBLE" in (spec.get("builder_flags") or []),
+                         dla_core=(spec.get("dla") or {}).get("core"), logger=logger)
     if engine is None:
         return {"loaded": False}
     io = read_engine_io(trt, engine)
@@ -104,8 +104,8 @@ def inspection_text(info: dict) -> str:
         gpu = side.get("gpu") or {}
         lines.append(f"  built with TensorRT {side['tensorrt_version']} for {gpu.get('name')} "
                      f"(compute capability {gpu.get('compute_capability')}), JetPack {side.get('jetpack') or '-'}")
-        plan = side.get("plan") or {}
-        lines.append(f"  precision {plan.get('precision')}, builder flags {', '.join(plan.get('builder_flags') or []) or '-'}")
+        spec = build_spec_of(side)
+        lines.append(f"  precision {spec.get('precision')}, builder flags {', '.join(spec.get('builder_flags') or []) or '-'}")
         lines.append(f"  rebuild: {side.get('rebuild_command')}")
     else:
         lines.append("  no sidecar (<engine>.json): build facts unknown")
