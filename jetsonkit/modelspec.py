@@ -3,9 +3,11 @@
 Accepted forms:
 
 - ``package.module:factory`` — imported with importlib; ``factory`` (a class or function, dotted attributes allowed)
-  is called with no arguments;
+  is called with no arguments; the current directory is searched too (as ``python -m`` does; the ``jetsonkit``
+  console script would otherwise not see it);
 - ``path/to/file.py:factory`` — the user's own file is imported as a module (that is the contract: it is code the
-  user asks us to run, exactly like ``python file.py``);
+  user asks us to run, exactly like ``python file.py``: its folder comes first on ``sys.path``, so its sibling
+  modules import);
 - ``model.pt`` / ``model.ts`` — a TorchScript program (``torch.jit.load``);
 - ``model.pt2`` — a ``torch.export`` program (``torch.export.load``).
 
@@ -15,8 +17,10 @@ holds one under ``state_dict`` / ``model``. Keys that do not match are named in 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -38,11 +42,12 @@ def load_model(spec: str, weights: str | None = None) -> Any:
     if path.suffix in (".pt", ".ts", ".pt2") and ":" not in spec:
         model = _load_program(torch, path)
     else:
-        factory = resolve_factory(spec)
-        try:
-            model = factory()
-        except Exception as exc:  # the user's factory failed: say which and why
-            raise ModelLoadError(f"model factory {spec!r} raised {type(exc).__name__}: {exc}") from exc
+        with _search_path(spec):  # a factory may import lazily: the folder stays searchable while it runs
+            factory = resolve_factory(spec)
+            try:
+                model = factory()
+            except Exception as exc:  # the user's factory failed: say which and why
+                raise ModelLoadError(f"model factory {spec!r} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(model, torch.nn.Module):
             raise ModelLoadError(
                 f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module",
@@ -82,12 +87,30 @@ def _load_program(torch, path: Path) -> Any:
                              hint="save it with torch.export.save / torch.jit.save, or give package.module:factory") from exc
 
 
+@contextlib.contextmanager
+def _search_path(spec: str):
+    """For the block, the folder ``spec``'s imports start from first on ``sys.path``, as Python itself would put it
+    there: a ``file.py`` spec's folder (``python file.py``), else the current directory (``python -m``). Taken
+    out again afterwards unless it was there already; modules imported meanwhile stay in ``sys.modules``."""
+    module_part = spec.rpartition(":")[0]
+    folder = str(Path(module_part).resolve().parent) if module_part.endswith(".py") else os.getcwd()
+    present = folder in sys.path or (not module_part.endswith(".py") and "" in sys.path)
+    if not present:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if not present and folder in sys.path:
+            sys.path.remove(folder)
+
+
 def resolve_factory(spec: str) -> Any:
     """The callable that ``module:attr`` or ``file.py:attr`` names."""
     module_part, sep, attr = spec.rpartition(":")
     if not sep or not module_part or not attr:
         raise ModelLoadError(f"model spec {spec!r} has no factory", hint=f"write {_SPEC_FORMS}")
-    module = _import_file(module_part) if module_part.endswith(".py") else _import_module(module_part)
+    with _search_path(spec):
+        module = _import_file(module_part) if module_part.endswith(".py") else _import_module(module_part)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):

@@ -168,8 +168,8 @@ def test_demo_output_that_is_a_file_exit_2(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--no-parity", "--atol", "0.1"], "--atol set the parity check, which --no-parity skips"),
-    (["--random-trials", "-1"], "--random-trials -1 must be >= 0"),
+    (["--no-parity", "--atol", "0.1"], "--atol sets the parity check, which no_parity (--no-parity) skips"),
+    (["--random-trials", "-1"], "--random-trials must be >= 0, got -1"),
     (["--opset", "3"], "--opset 3 is outside 7.."),
     (["--output-name", "a", "--output-name", "b"], "2 output names (a, b) for a model with 1 output(s)"),
 ])
