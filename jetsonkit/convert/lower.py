@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from .flatbuf import QParams, TfliteBuilder
-from .onnx_graph import Graph, Node
+from .graph import Graph, Node
 from .quant import activation_qparams, quantize_bias, quantize_weights
+from .registry import REGISTRY, unsupported
 
 NCHW_TO_NHWC, NHWC_TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 SOFT_QP = QParams.per_tensor(1.0 / 256.0, -128)  # required output range of int8 SOFTMAX / LOGISTIC
@@ -62,8 +63,6 @@ class Lowering:
         self.hwc_flat: dict[str, tuple] = {}  # 2-D tensors flattened in NHWC order -> (C, H, W)
         self.tail = post_processing(graph)  # nodes that stay float in int8 models
         self.data_dependent: dict[str, tuple] = {}  # outputs whose shape is known at run time only (-1 dims)
-        from .ops import REGISTRY
-
         self.b.fixed_batch = any(REGISTRY[n.op].fixed_batch for n in graph.nodes if n.op in REGISTRY)
 
     # ---- tensors ------------------------------------------------------------------------------------------------
@@ -279,8 +278,6 @@ class Lowering:
         return out
 
     def run(self) -> TfliteBuilder:
-        from .ops import REGISTRY, unsupported
-
         for name in self.g.inputs:
             self.add_input(name)
         for node in self.g.nodes:

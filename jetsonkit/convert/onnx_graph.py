@@ -11,41 +11,14 @@ Clip(0, 6) / Clip(-1, 1) fused into the Conv / Gemm / MatMul / Add before it whe
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._deps import require
 from ..errors import ModelLoadError, UnsupportedError
+from .graph import Graph, Node
 
 FUSABLE = {"Conv", "Gemm", "MatMul", "Add"}
-
-
-@dataclass
-class Node:
-    op: str
-    name: str
-    inputs: list[str]
-    outputs: list[str]
-    attrs: dict
-    fused: str = "NONE"  # NONE | RELU | RELU6
-
-
-@dataclass
-class Graph:
-    nodes: list[Node]
-    consts: dict[str, np.ndarray]
-    shapes: dict[str, tuple]  # ONNX layout, batch 1
-    inputs: list[str]
-    outputs: list[str]
-    path: str = ""
-    relu_outputs: set = field(default_factory=set)  # tensors known to be >= 0
-    dtypes: dict[str, str] = field(default_factory=dict)  # numpy dtype names of the typed tensors
-    opset: int = 17
-
-    def float_tensors(self) -> list[str]:
-        """Node outputs that are float tensors (the only ones int8 calibration observes and quantizes)."""
-        return [o for n in self.nodes for o in n.outputs if self.dtypes.get(o, "float32").startswith("float")]
 
 
 def _attrs(onnx, node) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_graph import Graph, Node
+from .graph import Graph, Node
 
 
 def _const(graph: Graph, name: str) -> np.ndarray | None:

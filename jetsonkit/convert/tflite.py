@@ -102,6 +102,7 @@ def convert_tflite(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     with dynamic dimensions besides the batch at, e.g. ``(1, 3, 640, 640)`` (a .tflite has fixed H / W; the batch
     stays dynamic).
     """
+    from . import ops  # noqa: F401 - importing the op modules registers their lowerings
     from .lower import Lowering
     from .onnx_graph import load_graph
 

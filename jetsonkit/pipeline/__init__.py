@@ -5,7 +5,8 @@
 - :mod:`.steps` — the stages themselves (export, prune + fine-tune, calibrate, quantize, convert, build).
 - :mod:`.measure` — accuracy and latency of one artifact through one Runtime.
 - :mod:`.run` — :func:`compress`, the orchestration.
-- :mod:`.report` / :mod:`.plots` — report.json / .md / .html and the plots; :func:`render_report`.
+- :mod:`.report` / :mod:`.report_html` / :mod:`.plots` — the report's figures, Markdown, HTML and plots;
+  :mod:`.report_files` writes them (:func:`render_report`).
 - :mod:`.gates` — CI gates on a report (:func:`gate_rows`).
 
 Names resolve lazily: importing this package needs numpy alone.
@@ -20,7 +21,7 @@ _LAZY = {
     "Recipe": "jetsonkit.pipeline.recipe",
     "compress": "jetsonkit.pipeline.run",
     "CompressResult": "jetsonkit.pipeline.run",
-    "render_report": "jetsonkit.pipeline.report",
+    "render_report": "jetsonkit.pipeline.report_files",
     "Budget": "jetsonkit.pipeline.gates",
     "gate_rows": "jetsonkit.pipeline.gates",
     "load_report": "jetsonkit.pipeline.gates",

@@ -1,6 +1,5 @@
-"""The trade-off report: report.json (every figure), report.md, and a self-contained report.html with the plots
-embedded as inline SVG. ``render_report(out_dir)`` (``jetsonkit report out/``) rebuilds md / html / plots from
-report.json alone.
+"""The trade-off report's content: report.json's figures (:func:`build_report`), the Markdown of report.md, the
+plots and the text pieces report.html shares (:mod:`.report_html`); :mod:`.report_files` writes the files.
 
 Time stamps are those of the artifacts, not of the rendering: each stage carries when its outputs were made
 (``made``, also for a stage reused from an earlier run) and each measured row when it was measured, on which
@@ -14,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._io import write_json_atomic, write_text_atomic
-from .gates import load_report
 from .plots import row_margin, sensitivity_svg, tradeoff_svg
 from .pareto import pareto_front
 
@@ -44,7 +41,7 @@ def _figures(m: dict, ref: dict) -> dict:
             "machine": m.get("machine"), "load_avg_1m": m.get("load_avg_1m"), "measured_at": m.get("measured_at")}
 
 
-def _mark_pareto(rows: list[dict]) -> None:
+def mark_pareto(rows: list[dict]) -> None:
     """Pareto flags; accuracy differences inside the 95 % binomial interval count as ties."""
     measured = [r for r in rows if r["status"] == "measured"]
     margins = [row_margin(r) for r in measured]
@@ -70,7 +67,7 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
         row = _row(t, path, result, measured.get(path) if path is not None else None, ref)
         row["reference"] = path == ref_path
         rows.append(row)
-    _mark_pareto(rows)
+    mark_pareto(rows)
     sensitivity = {k.split(":", 1)[1]: v["sensitivity"] for k, v in results.items()
                    if k.startswith("quantize:") and v.get("sensitivity")}
     calibrated = [k.split(":", 1)[1] for k in results if k.startswith("calibrate:")]
@@ -192,7 +189,8 @@ def _not_built(report: dict) -> list[dict]:
     return [r for r in report["rows"] if r["status"] != "measured"]
 
 
-def _markdown(report: dict) -> str:
+def report_markdown(report: dict) -> str:
+    """report.md's text."""
     facts = summary(report)
     parts = [f"# jetsonkit compress: {report['name']}", "",
              f"Recipe `{report['recipe']}`, metric **{report['metric']}** on `{report['evaluation_data']}`.", "",
@@ -239,27 +237,3 @@ def plots(report: dict) -> dict[str, str]:
         images[f"sensitivity_{model}.svg"] = sensitivity_svg(model, scores, f"sensitivity{k}")
     return images
 
-
-def write_report(out: Path, report: dict) -> None:
-    """report.json, then the rendered files (each written atomically)."""
-    write_json_atomic(Path(out) / "report.json", report)
-    _render(Path(out), report)
-
-
-def _render(out: Path, report: dict) -> list[Path]:
-    from .report_html import report_html
-
-    _mark_pareto(report["rows"])  # from the figures, by the current rule (a report.json may be older)
-    images = plots(report)
-    (out / "plots").mkdir(exist_ok=True)
-    written = [write_text_atomic(out / "plots" / name, svg) for name, svg in images.items()]
-    written.append(write_text_atomic(out / "report.md", _markdown(report)))
-    written.append(write_text_atomic(out / "report.html", report_html(report, images)))
-    return written
-
-
-def render_report(out_dir: str | Path) -> list[Path]:
-    """Re-render report.md, report.html and the plots from ``out_dir/report.json``."""
-    p = Path(out_dir)
-    report = load_report(p)
-    return _render(p if p.is_dir() else p.parent, report)

@@ -25,7 +25,8 @@ from . import steps
 from .gates import Budget, gate_rows
 from .measure import measure_artifact
 from .recipe import Recipe, TargetConfig, load_recipe
-from .report import build_report, write_report
+from .report import build_report
+from .report_files import write_report
 from .stages import StageRecord, StageStore
 
 __all__ = ["CompressResult", "compress", "check_backends"]

@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from ...errors import UnsupportedError
+from ..graph import Node
 from ..lower import Lowering, _nhwc
-from ..onnx_graph import Node
-from . import lowers
+from ..registry import lowers
 
 
 def _fused(lw: Lowering, node: Node) -> int:

@@ -10,10 +10,11 @@ import numpy as np
 
 from ...errors import UnsupportedError
 from ..flatbuf import QParams
+from ..graph import Node
 from ..lower import SOFT_QP, TANH_QP, Lowering
-from ..onnx_graph import Node, activation_kind
+from ..onnx_graph import activation_kind
 from ..quant import range_qparams
-from . import lowers
+from ..registry import lowers
 
 _BINARY = {"Add": ("ADD", "AddOptions"), "Sub": ("SUB", "SubOptions"), "Mul": ("MUL", "MulOptions"),
            "Div": ("DIV", "DivOptions"), "Max": ("MAXIMUM", None), "Min": ("MINIMUM", None),

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedError
+from ..graph import Node
 from ..lower import Lowering
-from ..onnx_graph import Node
-from . import lowers
+from ..registry import lowers
 
 MAX_INT32 = np.iinfo(np.int32).max
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedError
+from ..graph import Node
 from ..lower import SOFT_QP, Lowering, stored_axis
-from ..onnx_graph import Node
-from . import lowers
+from ..registry import lowers
 NHWC_ORDER = (0, 2, 3, 1)  # ONNX axes in NHWC storage order
 _REDUCE = {"ReduceMean": "MEAN", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN", "ReduceSum": "SUM"}
 

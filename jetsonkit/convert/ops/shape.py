@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedError
+from ..graph import Node
 from ..lower import NCHW_TO_NHWC, NHWC_TO_NCHW, Lowering, _nhwc, stored_axis
-from ..onnx_graph import Node
-from . import lowers
+from ..registry import lowers
 from .elementwise import common_layout
 
 
