@@ -81,3 +81,19 @@ def detections_from_indices(output: np.ndarray, selected: np.ndarray, max_det: i
         boxes = xywh_to_xyxy(output[i][:4, sel[:, 2]].T if len(sel) else np.zeros((0, 4), np.float32))
         result.append(Detections(boxes.astype(np.float32).reshape(-1, 4), scores, sel[:, 1].copy()))
     return result
+
+
+def detections_from_efficient_nms(num: np.ndarray, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray
+                                  ) -> list[Detections]:
+    """Per-image detections from the four outputs of TensorRT's ``EfficientNMS_TRT`` plugin (what
+    ``jetsonkit.engine.nms`` puts in place of the NonMaxSuppression tail): ``num_detections`` [B, 1], corner boxes
+    [B, max, 4], scores [B, max], classes [B, max]; the first ``num_detections[i]`` rows of image i are valid."""
+    num = np.asarray(num).reshape(-1).astype(np.int64)
+    boxes, scores, classes = np.asarray(boxes, np.float32), np.asarray(scores, np.float32), np.asarray(classes)
+    if boxes.ndim != 3 or boxes.shape[:2] != scores.shape or scores.shape != classes.shape or len(num) != len(boxes) \
+            or (len(num) and (num.min() < 0 or num.max() > boxes.shape[1])):
+        raise DataError(f"EfficientNMS outputs of shapes {[list(np.shape(a)) for a in (num, boxes, scores, classes)]} "
+                        f"and counts {num.tolist()} do not fit together",
+                        hint="pass num_detections, detection_boxes, detection_scores, detection_classes of one run")
+    return [Detections(boxes[i, :k].copy(), scores[i, :k].copy(), classes[i, :k].astype(np.int64))
+            for i, k in enumerate(num)]

@@ -54,7 +54,11 @@ def build_spec_for(onnx_path: str | os.PathLike, settings: BuildSettings, trt_ve
 
 
 def prepare_graph(onnx_path: str, spec: BuildSpec, workdir: str | os.PathLike) -> str:
-    """The ONNX file TensorRT parses: ``onnx_path`` itself, or its FP16 version when the build spec asks for it (11.x)."""
+    """The ONNX file TensorRT parses: ``onnx_path`` itself, its NonMaxSuppression replaced by the EfficientNMS_TRT
+    plugin when the build spec says so (:mod:`.nms`), or its FP16 version when the build spec asks for it (11.x)."""
+    from .nms import prepare_nms
+
+    onnx_path = prepare_nms(onnx_path, spec.nms, workdir)
     if spec.graph_transform != "to_fp16":
         return onnx_path
     onnx = require("onnx", purpose="converting the graph to FP16 for TensorRT 11")

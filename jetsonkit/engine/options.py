@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from ..errors import ConfigError, UsageError
+from .nms import NMS_CHOICES
 
 __all__ = ["Shape", "InputRange", "BuildSettings", "parse_shape", "parse_size", "parse_profiles", "PRECISIONS"]
 
@@ -63,6 +64,7 @@ class BuildSettings:
     version_compatible: bool = False
     hardware_compatibility: str | None = None  # None | "ampere+"
     optimization_level: int | None = None  # 0..5 (TensorRT >= 8.6; its default is 3)
+    nms: str = "auto"  # auto | inms | efficient-nms: where a NonMaxSuppression op runs (jetsonkit.engine.nms)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,6 +74,9 @@ class BuildSettings:
             raise UsageError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.int8_mode not in INT8_MODES:
             raise UsageError(f"INT8 mode {self.int8_mode!r} is not one of {', '.join(INT8_MODES)}")
+        if self.nms not in NMS_CHOICES:
+            raise UsageError(f"NMS choice {self.nms!r} is not one of {', '.join(NMS_CHOICES)}",
+                             hint="auto: INMSLayer on TensorRT 10+, the EfficientNMS_TRT plugin on 8.x")
         if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
             raise UsageError(f"builder optimisation level {self.optimization_level} is outside 0..5")
         if self.dla_core is not None and self.dla_core < 0:

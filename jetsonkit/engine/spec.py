@@ -14,6 +14,7 @@ from typing import Mapping
 
 from ..errors import ConfigError, InputError, UnsupportedError
 from .machine import MachineInfo
+from .nms import choose_nms
 from .onnx_info import OnnxInfo
 from .options import BuildSettings, InputRange
 from .versions import TrtVersion, parse_version
@@ -45,6 +46,7 @@ class BuildSpec:
     progress_monitor: bool = False  # IProgressMonitor exists from TensorRT 10.0: build phases shown as progress
     graph_transform: str | None = None  # "to_fp16": FP16 graph, precision-plan fp32 layers fenced by Casts (11.x)
     sparse_eligible: list[str] = field(default_factory=list)  # nodes whose weights are 2:4 sparse in the ONNX
+    nms: dict | None = None  # {"layer": INMSLayer | EfficientNMS_TRT, "requested", "nodes", "reason"} (engine.nms)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -78,6 +80,8 @@ class BuildSpec:
             lines.append(f"  optimisation level : {self.optimization_level}")
         if self.sparse_eligible:
             lines.append(f"  2:4 sparse weights : {', '.join(self.sparse_eligible)}")
+        if self.nms:
+            lines.append(f"  NMS                : {self.nms['layer']} ({self.nms['reason']})")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -108,6 +112,7 @@ def make_build_spec(info: OnnxInfo, settings: BuildSettings, trt_version: str | 
     _resolve_profiles(spec, info, settings)
     _resolve_dla(spec, info, settings, v, machine)
     _resolve_memory_and_misc(spec, settings, v, machine)
+    spec.nms = choose_nms(info, settings.nms, v)
     spec.builder_flags = list(dict.fromkeys(spec.builder_flags))
     return spec
 

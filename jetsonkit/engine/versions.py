@@ -77,6 +77,12 @@ class TrtVersion:
         return self.major >= 10
 
     @property
+    def efficient_nms_deprecated(self) -> bool:
+        """The EfficientNMS_TRT plugin (version 1, IPluginV2DynamicExt) is deprecated from 10.12 (TensorRT OSS
+        CHANGELOG, 10.12.0; plugin/README.md marks it [DEPRECATED])."""
+        return (self.major, self.minor) >= (10, 12)
+
+    @property
     def contexts_need_own_profile(self) -> bool:
         """Before 10.0, concurrent execution contexts are safe only on distinct optimization profiles."""
         return self.major < 10

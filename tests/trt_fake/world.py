@@ -88,21 +88,79 @@ def engine_spec_from_onnx(path: str) -> dict:
     outputs = [{"name": vi.name, "shape": dims(vi), "dtype": dtype(vi)} for vi in g.output]
     layers = [{"name": n.name or f"{n.op_type}_{i}", "op": n.op_type, "outputs": list(n.output)}
               for i, n in enumerate(g.node)]
-    return {"onnx": path, "inputs": inputs, "outputs": outputs, "layers": layers,
+    return {"onnx": _kept_copy(path), "inputs": inputs, "outputs": outputs, "layers": layers,
             "data_dependent": bool(ops & DATA_DEPENDENT_OPS),
             "plugins": sorted(o for o in ops if o.endswith(PLUGIN_OPS_SUFFIX))}
 
 
 _SESSIONS: dict[str, Any] = {}
+_KEPT: list = []  # one temporary folder per process for the graphs fake engines run
+
+
+def _kept_copy(path: str) -> str:
+    """A copy of the parsed ONNX file that outlives the build (a real engine holds its weights; the graph the
+    builder parsed may be a temporary rewrite, e.g. the EfficientNMS_TRT or FP16 version, deleted after the build)."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+
+    if not _KEPT:
+        _KEPT.append(tempfile.TemporaryDirectory(prefix="trt-fake-"))
+    data = onnx.load(path).SerializeToString()  # external data inlined
+    kept = Path(_KEPT[0].name) / (hashlib.sha256(data).hexdigest()[:16] + ".onnx")
+    if not kept.exists():
+        kept.write_bytes(data)
+    return str(kept)
+
+
+def _split_plugins(path: str):
+    """(ONNX Runtime session of the graph without its plugin nodes, whose outputs include the plugins' inputs;
+    the plugin nodes as (op, inputs, outputs, attributes); the graph's output names). A plugin must end the graph:
+    its outputs are graph outputs only."""
+    import onnx
+    import onnxruntime as ort
+
+    from .plugins import REFERENCES
+
+    model = onnx.load(path)
+    g = model.graph
+    plugins = [n for n in g.node if n.op_type.endswith(PLUGIN_OPS_SUFFIX)]
+    names = [o.name for o in g.output]
+    if not plugins:
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]), [], names
+    consumed = {i for n in g.node for i in n.input}
+    nodes = []
+    for n in plugins:
+        if n.op_type not in REFERENCES:
+            _refuse(None, f"fake engine: no reference for plugin {n.op_type}")
+        assert not set(n.output) & consumed, f"fake engine: plugin {n.op_type} must end the graph"
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+        nodes.append((n.op_type, list(n.input), list(n.output), attrs))
+        g.node.remove(n)
+    produced = {o for _, _, outs, _ in nodes for o in outs}
+    keep = [o for o in g.output if o.name not in produced]
+    del g.output[:]
+    g.output.extend(keep)
+    g.output.extend(onnx.helper.make_tensor_value_info(i, onnx.TensorProto.FLOAT, None)
+                    for _, ins, _, _ in nodes for i in ins if i not in {o.name for o in keep})
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess, nodes, names
 
 
 def run_onnx(path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    """The engine's outputs: ONNX Runtime on the graph, plugin nodes computed by their reference (plugins.py)."""
+    from .plugins import REFERENCES
 
     if path not in _SESSIONS:
-        _SESSIONS[path] = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    sess = _SESSIONS[path]
-    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+        _SESSIONS[path] = _split_plugins(path)
+    sess, plugins, names = _SESSIONS[path]
+    values = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    for op, ins, outs, attrs in plugins:
+        values.update(zip(outs, REFERENCES[op](attrs, *(values[i] for i in ins))))
+    return {n: values[n] for n in names}
 
 
 def _refuse(world: World, msg: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ...engine.nms import NMS_CHOICES
 from ...engine.options import INT8_MODES, PRECISIONS
 
 NAME = "build"
@@ -42,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version-compatible", action="store_true", help="engine loads on later TensorRT of the same major")
     p.add_argument("--hardware-compat", action="store_true", help="engine runs on any Ampere or later GPU")
     p.add_argument("--opt-level", type=int, help="builder optimisation level 0..5 (TensorRT >= 8.6)")
+    p.add_argument("--nms", choices=NMS_CHOICES, default="auto",
+                   help="where a NonMaxSuppression op runs: auto = INMSLayer on TensorRT 10+, EfficientNMS_TRT on 8.x")
     p.add_argument("--force", action="store_true", help="rebuild even when the engine cache says it is up to date")
     p.add_argument("--dry-run", action="store_true", help="print the build spec; needs no TensorRT with --trt-version")
     p.add_argument("--trt-version", help="the build spec for this TensorRT version (8.6, 10.3, 11.4, ...) instead of the installed one")
@@ -63,7 +66,8 @@ def _options(args):
         profiles=parse_profiles(args.profile + trtexec_profiles(args.minShapes, args.optShapes, args.maxShapes)),
         workspace=parse_size(args.workspace) if args.workspace else None, dla_core=args.dla,
         gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache, version_compatible=args.version_compatible,
-        hardware_compatibility="ampere+" if args.hardware_compat else None, optimization_level=args.opt_level)
+        hardware_compatibility="ampere+" if args.hardware_compat else None, optimization_level=args.opt_level,
+        nms=args.nms)
 
 
 def trtexec_profiles(low: str | None, opt: str | None, high: str | None) -> list[str]:

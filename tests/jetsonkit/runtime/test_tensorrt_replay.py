@@ -320,3 +320,57 @@ def test_detector_with_nms_tail_through_the_runtime(version, fake, tmp_path, det
             np.testing.assert_array_equal(got[SELECTED], want[SELECTED])
             counts.append(len(got[SELECTED]))
     assert got[SELECTED].dtype == np.int64 and len(set(counts)) > 1, counts
+
+
+@pytest.mark.parametrize("version,layer", [("8.6", "EfficientNMS_TRT"), ("10.3", "INMSLayer"),
+                                           ("10.16", "INMSLayer"), ("11.4", "INMSLayer")])
+def test_nms_choice_per_version_is_built_recorded_and_run(version, layer, fake, tmp_path, detector_nms):
+    """nms='auto': INMSLayer where jetsonkit reads data-dependent outputs (10+), the EfficientNMS_TRT plugin on 8.6
+    (static outputs; the 8.6 bindings have no IOutputAllocator). The choice and its reason are in the sidecar, the
+    engine holds that layer, and the detections through Runtime equal the numpy NMS of the decoded output."""
+    from jetsonkit.detect.onnx_nms import SELECTED, detections_from_efficient_nms, detections_from_indices
+    from jetsonkit.detect.postprocess import class_nms, decode_one
+    from jetsonkit.engine.engine import build_engine
+    from jetsonkit.engine.sidecar import read_sidecar
+    from jetsonkit.examples import detector
+    from jetsonkit.runtime import Runtime
+
+    fake(version)
+    shape = "x".join(map(str, detector.example_input().shape[1:]))
+    profiles = parse_profiles([f"{detector.INPUT_NAME}:1x{shape},2x{shape},2x{shape}"])
+    result = build_engine(detector_nms, tmp_path / "det.engine", BuildSettings(profiles=profiles))
+    nms = read_sidecar(result.engine_path)["build_spec"]["nms"]
+    assert nms["layer"] == layer and nms["requested"] == "auto" and nms["reason"]
+    assert layer in result.spec.to_text()
+    x = np.random.default_rng(1).random((2, *detector.example_input().shape[1:]), dtype=np.float32)
+    with Runtime.open(result.engine_path, backend="tensorrt") as rt:
+        layers = {entry["op"] for entry in rt.engine._spec["layers"]}
+        assert (layer == "EfficientNMS_TRT") == ("EfficientNMS_TRT" in layers) != ("NonMaxSuppression" in layers)
+        out = rt.infer(x)
+    if layer == "INMSLayer":
+        got = detections_from_indices(out[detector.OUTPUT_NAME], out[SELECTED])
+    else:
+        assert SELECTED not in out and out["num_detections"].shape == (2, 1)
+        assert out["detection_boxes"].shape == (2, 300, 4)  # static: padded to the cap
+        got = detections_from_efficient_nms(out["num_detections"], out["detection_boxes"], out["detection_scores"],
+                                            out["detection_classes"])
+    for o, g in zip(out[detector.OUTPUT_NAME], got):
+        assert g.same_as(class_nms(decode_one(o, conf=0.25), iou=0.7)) and len(g) > 0
+
+
+def test_nms_choice_can_be_forced_and_is_refused_where_unreadable(fake, tmp_path, detector_nms):
+    from jetsonkit.engine.engine import build_engine
+    from jetsonkit.errors import UnsupportedError, UsageError
+    from jetsonkit.examples import detector
+
+    shape = "x".join(map(str, detector.example_input().shape[1:]))
+    profiles = parse_profiles([f"{detector.INPUT_NAME}:1x{shape},1x{shape},1x{shape}"])
+    fake("10.16")
+    forced = build_engine(detector_nms, tmp_path / "eff.engine", BuildSettings(profiles=profiles, nms="efficient-nms"))
+    assert forced.spec.nms["layer"] == "EfficientNMS_TRT" and "deprecated since TensorRT 10.12" in forced.spec.nms["reason"]
+    fake("8.6")
+    with pytest.raises(UnsupportedError, match="IOutputAllocator from TensorRT 10 on, not 8.6"):
+        build_engine(detector_nms, tmp_path / "inms.engine", BuildSettings(profiles=profiles, nms="inms"))
+    assert not (tmp_path / "inms.engine").exists()
+    with pytest.raises(UsageError, match="NMS choice 'batched'"):
+        BuildSettings(nms="batched")
