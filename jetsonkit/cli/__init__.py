@@ -12,8 +12,9 @@ Modules are discovered, not listed by hand. Exit codes: 0 ok, 1 a check ran and 
 folder, disk full, permission: the OS reason and the path), 130 interrupted. With ``--json`` every exit prints one
 JSON object on stdout.
 
-Before a command runs, its outputs (``-o``, ``--trt-cache``, ``--plan-out``) are checked against every file its
-inputs name (model, spec file, weights, table, plan, data): no command replaces what it reads.
+Before a command runs, its outputs are checked against every file its inputs name (model, spec file, weights, table,
+plan, data): no command replaces what it reads. Which arguments are which is declared where they are added
+(:func:`jetsonkit.cli.args.input_path` / :func:`~jetsonkit.cli.args.output_path`).
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .. import __version__
+from .args import path_roles
 from .streams import configure_logging, native_output
 from ..errors import CheckFailed, JetsonkitError
 
 __all__ = ["CommandResult", "main", "build_parser"]
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-
-# argparse destinations that name files a command reads, and those it writes (flag shown in messages)
-_INPUTS = ("model", "models", "onnx", "recipe", "weights", "calib", "plan", "precision_plan", "timing_cache", "data",
-           "eval", "reference", "report")
-_OUTPUTS = {"output": "-o", "trt_cache": "--trt-cache", "plan_out": "--plan-out"}
 
 
 @dataclass
@@ -97,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP), parents=[common])
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _paths=path_roles(p))
     return parser
 
 
@@ -125,9 +122,9 @@ def _error_json(message: str, kind: str, details: object = None, exit_code: int 
 def _check_outputs(args: argparse.Namespace) -> None:
     from .._io import refuse_overwriting_inputs
 
-    inputs = {("--" + d.replace("_", "-") if d not in ("model", "models", "onnx", "recipe", "report") else d):
-              getattr(args, d) for d in _INPUTS if getattr(args, d, None) is not None}
-    outputs = {flag: getattr(args, d) for d, flag in _OUTPUTS.items() if getattr(args, d, None) is not None}
+    roles = getattr(args, "_paths", {"input": {}, "output": {}})
+    inputs, outputs = ({label: getattr(args, d) for d, label in roles[role].items() if getattr(args, d, None) is not None}
+                       for role in ("input", "output"))
     refuse_overwriting_inputs(outputs, inputs)
 
 

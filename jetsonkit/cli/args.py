@@ -9,7 +9,33 @@ import argparse
 from calibrators.methods import DEFAULT_METHOD, METHODS, OPTIONS, REGISTRY
 
 __all__ = ["add_method_arguments", "method_options", "add_calib_arguments", "add_image_arguments",
-           "image_preprocess"]
+           "image_preprocess", "input_path", "output_path", "path_roles"]
+
+
+def input_path(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *flags: str, **kwargs) -> argparse.Action:
+    """``parser.add_argument(*flags, **kwargs)`` for an argument that names files the command reads (a model, a
+    spec file, weights, a table, a plan, data): no output of the same command may be one of them."""
+    action = parser.add_argument(*flags, **kwargs)
+    action.path_role = "input"  # type: ignore[attr-defined]
+    return action
+
+
+def output_path(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *flags: str, **kwargs) -> argparse.Action:
+    """``parser.add_argument(*flags, **kwargs)`` for an argument that names a file or folder the command writes."""
+    action = parser.add_argument(*flags, **kwargs)
+    action.path_role = "output"  # type: ignore[attr-defined]
+    return action
+
+
+def path_roles(parser: argparse.ArgumentParser) -> dict[str, dict[str, str]]:
+    """``{"input": {dest: label}, "output": {dest: label}}`` as the parser's arguments declare them
+    (:func:`input_path` / :func:`output_path`); the label is what messages call it (``model``, ``-o``, ``--calib``)."""
+    roles: dict[str, dict[str, str]] = {"input": {}, "output": {}}
+    for action in parser._actions:
+        role = getattr(action, "path_role", None)
+        if role:
+            roles[role][action.dest] = action.option_strings[0] if action.option_strings else action.dest
+    return roles
 
 
 def add_method_arguments(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_METHOD,
@@ -35,8 +61,8 @@ def method_options(args: argparse.Namespace) -> dict:
 
 def add_calib_arguments(parser: argparse.ArgumentParser, *, required: bool = False, help_: str | None = None) -> None:
     """``--calib`` (a table from ``jetsonkit calibrate``) and ``--allow-other-model``."""
-    parser.add_argument("--calib", required=required,
-                        help=help_ or "calibration table (calib.json from `jetsonkit calibrate`)")
+    input_path(parser, "--calib", required=required,
+               help=help_ or "calibration table (calib.json from `jetsonkit calibrate`)")
     parser.add_argument("--allow-other-model", action="store_true",
                         help="use a --calib table that records another model's hash (refused by default)")
 

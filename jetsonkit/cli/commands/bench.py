@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..args import input_path
+
 import argparse
 
 NAME = "bench"
@@ -24,7 +26,7 @@ def _shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", nargs="+", metavar="MODEL", help=".engine/.plan, .onnx or .tflite files")
+    input_path(parser, "models", nargs="+", metavar="MODEL", help=".engine/.plan, .onnx or .tflite files")
     parser.add_argument("--backend", choices=["tensorrt", "onnxruntime", "litert"],
                         help="force a backend (default: from each file's suffix)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed requests first (default 10)")

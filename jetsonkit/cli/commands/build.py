@@ -6,6 +6,7 @@ import argparse
 
 from ...engine.nms import NMS_CHOICES
 from ...engine.options import INT8_MODES, PRECISIONS
+from ..args import input_path, output_path
 
 NAME = "build"
 HELP = "build a TensorRT engine (or print the build spec for a TensorRT version with --dry-run)"
@@ -16,16 +17,16 @@ DESCRIPTION = ("Build a TensorRT engine from an ONNX file, with a sidecar <engin
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("onnx", help="the ONNX model (a Q/DQ graph from `jetsonkit quantize` for INT8)")
-    p.add_argument("-o", "--output", "--saveEngine", help="engine path (default: <onnx stem>.engine)")
+    input_path(p, "onnx", help="the ONNX model (a Q/DQ graph from `jetsonkit quantize` for INT8)")
+    output_path(p, "-o", "--output", "--saveEngine", help="engine path (default: <onnx stem>.engine)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="best = INT8 + FP16 (layers without INT8 fall back to FP16, not FP32)")
     p.add_argument("--int8-mode", choices=INT8_MODES, default="qdq",
                    help="qdq (all versions) or legacy implicit INT8 from --calib (TensorRT <= 10.x)")
-    p.add_argument("--calib", help="jetsonkit calibration table (JSON) for the implicit INT8 modes")
+    input_path(p, "--calib", help="jetsonkit calibration table (JSON) for the implicit INT8 modes")
     p.add_argument("--calib-shape", action="append", default=[], metavar="NAME:SHAPE",
                    help="input shape calibration used (checked against the profiles), e.g. input:32x1x28x28")
-    p.add_argument("--plan", dest="precision_plan", help="precision plan file (per-layer precisions)")
+    input_path(p, "--plan", dest="precision_plan", help="precision plan file (per-layer precisions)")
     p.add_argument("--sparsity", action="store_true", help="enable 2:4 sparse kernels (SPARSE_WEIGHTS)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME:MIN,OPT,MAX",
                    help="optimization profile shapes for one input; repeat an input name for another profile")
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dla", "--useDLACore", type=int, metavar="CORE",
                    help="run on this DLA core (GPU fallback unless --no-gpu-fallback)")
     p.add_argument("--no-gpu-fallback", action="store_true")
-    p.add_argument("--timing-cache", "--timingCacheFile", help="timing cache file to load (if present) and save")
+    input_path(p, "--timing-cache", "--timingCacheFile", help="timing cache file to load (if present) and save")
     t = p.add_argument_group("trtexec aliases", "trtexec's spellings of the options above")
     for flag, value in (("--fp16", "fp16"), ("--int8", "int8"), ("--best", "best")):
         t.add_argument(flag, dest="precision", action="store_const", const=value, help=f"= --precision {value}")

@@ -8,7 +8,7 @@ from ...calibrate import CalibrationSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
-from ..args import add_image_arguments, image_preprocess
+from ..args import add_image_arguments, image_preprocess, input_path, output_path
 
 NAME = "calibrate"
 HELP = "compute INT8 ranges (entropy / percentile / mse / minmax / auto) for an ONNX model from calibration data"
@@ -21,12 +21,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="the FP32 .onnx model")
-    parser.add_argument("--data", required=True,
+    input_path(parser, "model", help="the FP32 .onnx model")
+    input_path(parser, "--data", required=True,
                         help="mnist:train:1000, a .npy / .npz file, a folder of .npy / .npz samples, or of images")
     add_settings_arguments(parser, CalibrationSettings)
-    parser.add_argument("-o", "--output", default="calib.json", help="calibration table to write (default calib.json)")
-    parser.add_argument("--trt-cache", help="also write a TensorRT calibration cache (TensorRT 8.x / 10.x)")
+    output_path(parser, "-o", "--output", default="calib.json", help="calibration table to write (default calib.json)")
+    output_path(parser, "--trt-cache", help="also write a TensorRT calibration cache (TensorRT 8.x / 10.x)")
     parser.add_argument("--trt-version", help="TensorRT version the cache is for (default 10.3.0; needs --trt-cache)")
     add_image_arguments(parser)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..args import input_path
+
 NAME = "check"
 HELP = "gate a compress report in CI: accuracy drop, p99 latency, size ratio; exit 1 with the failing rows"
 DESCRIPTION = (HELP + ". Every measured target row is gated (or only --target ones); a row not built on this "
@@ -9,7 +11,7 @@ DESCRIPTION = (HELP + ". Every measured target row is gated (or only --target on
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("report", help="report.json written by jetsonkit compress (or its folder)")
+    input_path(parser, "report", help="report.json written by jetsonkit compress (or its folder)")
     parser.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
                         help="largest allowed drop vs FP32, in percentage points (e.g. 0.5)")
     parser.add_argument("--max-latency-p99-ms", type=float, metavar="MS", help="largest allowed p99 latency")

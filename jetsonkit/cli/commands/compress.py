@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..args import input_path, output_path
+
 NAME = "compress"
 HELP = "run a recipe: export, 2:4 prune, calibrate once, quantize, convert/build every target, measure, report"
 DESCRIPTION = (HELP + ". Finished stages are reused on the next run (content-hashed); a TensorRT target on a machine "
@@ -10,8 +12,8 @@ DESCRIPTION = (HELP + ". Finished stages are reused on the next run (content-has
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("recipe", help="recipe file (YAML), e.g. jetsonkit/examples/mnist_recipe.yaml")
-    parser.add_argument("-o", "--output", default="jetsonkit-out", help="output folder (default jetsonkit-out/)")
+    input_path(parser, "recipe", help="recipe file (YAML), e.g. jetsonkit/examples/mnist_recipe.yaml")
+    output_path(parser, "-o", "--output", default="jetsonkit-out", help="output folder (default jetsonkit-out/)")
     parser.add_argument("--target", action="append", metavar="NAME", help="only this target (repeatable)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..args import output_path
+
 NAME = "demo"
 HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sparse INT8, QAT INT8, "
         "TFLite fp32/fp16/int8, "
@@ -9,7 +11,7 @@ HELP = ("the bundled MNIST recipe through compress: FP32 ONNX, Q/DQ INT8, 2:4 sp
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("-o", "--output", default="jetsonkit-demo", help="output folder (default jetsonkit-demo/)")
+    output_path(parser, "-o", "--output", default="jetsonkit-demo", help="output folder (default jetsonkit-demo/)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
     parser.add_argument("--task", choices=("classify", "detect"), default="classify",
                         help="classify: the MNIST CNN recipe (default); detect: the bundled MNIST detector through "

@@ -7,22 +7,23 @@ import argparse
 from pathlib import Path
 
 from .. import EXIT_CHECK_FAILED, CommandResult
+from ..args import input_path
 
 NAME = "evaluate"
 HELP = "top-1 accuracy (or detection mAP with --task detect) and agreement with a reference model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model to evaluate (.onnx; other formats through jetsonkit.runtime)")
+    input_path(parser, "model", help="model to evaluate (.onnx; other formats through jetsonkit.runtime)")
     parser.add_argument("--task", choices=("classify", "detect"), default="classify",
                         help="classify (top-1, default) or detect (COCO mAP of a YOLO-style [N, 4 + classes, "
                         "anchors] output, NMS in numpy)")
-    parser.add_argument("--data", default=None,
+    input_path(parser, "--data", default=None,
                         help="classify: mnist:<train|val|test>[:limit], an .npz with x (and y), an .npy (x), a folder "
                         "of images (class sub-folders: labels) or of .npy / .npz samples; default mnist:test. "
                         "detect: mnist_det:<train|test>[:count] or a COCO folder (annotations.json + images); "
                         "default mnist_det:test:500")
-    parser.add_argument("--reference", help="reference model (e.g. the FP32 .onnx) for agreement figures")
+    input_path(parser, "--reference", help="reference model (e.g. the FP32 .onnx) for agreement figures")
     parser.add_argument("--min-top1", type=float, help="fail (exit 1) when top-1 is below this fraction")
     parser.add_argument("--max-drop", type=float,
                         help="fail (exit 1) when top-1 is more than this many points below the reference's")

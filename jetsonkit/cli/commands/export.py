@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...export.stage import ExportSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
+from ..args import input_path, output_path
 
 NAME = "export"
 HELP = "export a PyTorch model to ONNX (clean-up, checker, parity vs torch in ONNX Runtime)"
@@ -17,9 +18,9 @@ Exit codes: 0 ok, 1 parity above tolerance (the table is printed, nothing is wri
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="package.module:factory | file.py:factory | model.pt | model.pt2")
-    parser.add_argument("-o", "--output", required=True, help="ONNX file to write (its folder must exist)")
-    parser.add_argument("--weights", help="state_dict file loaded with torch.load(weights_only=True)")
+    input_path(parser, "model", help="package.module:factory | file.py:factory | model.pt | model.pt2")
+    output_path(parser, "-o", "--output", required=True, help="ONNX file to write (its folder must exist)")
+    input_path(parser, "--weights", help="state_dict file loaded with torch.load(weights_only=True)")
     parser.add_argument("--input", action="append", dest="inputs", metavar="NAME:SHAPE[:DTYPE]",
                         help="example input, e.g. images:1x3x224x224:float32 (repeat for several inputs)")
     parser.add_argument("--output-name", action="append", dest="output_names", metavar="NAME",

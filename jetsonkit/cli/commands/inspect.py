@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..args import input_path
+
 import argparse
 
 NAME = "inspect"
@@ -12,7 +14,7 @@ DESCRIPTION = ("Show a TensorRT engine's build facts (sidecar), whether it can r
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("engine", help="a .engine / .plan built by `jetsonkit build` (its <engine>.json sidecar is read too)")
+    input_path(p, "engine", help="a .engine / .plan built by `jetsonkit build` (its <engine>.json sidecar is read too)")
 
 
 def run(args):

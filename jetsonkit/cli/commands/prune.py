@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import CommandResult
+from ..args import input_path, output_path
 
 NAME = "prune"
 HELP = "2:4 structured pruning of a PyTorch model (+ channel permutation, + short fine-tune) to a checkpoint"
@@ -13,9 +14,9 @@ DESCRIPTION = (HELP + ". The checkpoint loads with torch.load(weights_only=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model spec: package.module:factory, file.py:factory "
+    input_path(parser, "model", help="model spec: package.module:factory, file.py:factory "
                                       "(e.g. jetsonkit.examples.mnist:build_model)")
-    parser.add_argument("--weights", help="state_dict to load into the factory's model (read with weights_only=True)")
+    input_path(parser, "--weights", help="state_dict to load into the factory's model (read with weights_only=True)")
     parser.add_argument("--sparsity", default="2:4", help="sparsity pattern; only 2:4 (default)")
     parser.add_argument("--include", action="append", metavar="PATTERN", help="prune only layers matching (repeatable)")
     parser.add_argument("--exclude", action="append", metavar="PATTERN", help="never prune layers matching (repeatable)")
@@ -24,14 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "(default: one sample of --data)")
     g = parser.add_argument_group("fine-tuning (masks stay fixed)")
     g.add_argument("--finetune", action="store_true", help="fine-tune after pruning on --data")
-    g.add_argument("--data", help="training data: mnist:train[:limit], an .npz with x (and y), an .npy, or a folder")
+    input_path(g, "--data", help="training data: mnist:train[:limit], an .npz with x (and y), an .npy, or a folder")
     g.add_argument("--distill", action="store_true", help="distil from the dense model (labels not needed)")
     g.add_argument("--epochs", type=int, help="passes over --data (default 1)")
     g.add_argument("--lr", type=float, help="Adam learning rate, decays linearly to 0 (default 1e-4)")
     g.add_argument("--batch-size", type=int, help="default 64")
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    parser.add_argument("--eval", metavar="DATA", help="report top-1 before / after on this data, e.g. mnist:test")
-    parser.add_argument("-o", "--output", required=True, help="pruned checkpoint (.pt)")
+    input_path(parser, "--eval", metavar="DATA", help="report top-1 before / after on this data, e.g. mnist:test")
+    output_path(parser, "-o", "--output", required=True, help="pruned checkpoint (.pt)")
 
 
 def _check_args(args) -> None:

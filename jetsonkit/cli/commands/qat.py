@@ -8,6 +8,7 @@ from ...qat.stage import QatSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
+from ..args import input_path, output_path
 
 NAME = "qat"
 HELP = "quantization-aware training: fake-quant on the Q/DQ sites, short fine-tune, export the Q/DQ ONNX"
@@ -18,19 +19,19 @@ DESCRIPTION = (HELP + ". The exported file has the structure `jetsonkit quantize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model spec: package.module:factory or file.py:factory")
-    parser.add_argument("--weights", help="state_dict or pruned checkpoint to load (weights_only=True)")
-    parser.add_argument("--calib", required=True,
+    input_path(parser, "model", help="model spec: package.module:factory or file.py:factory")
+    input_path(parser, "--weights", help="state_dict or pruned checkpoint to load (weights_only=True)")
+    input_path(parser, "--calib", required=True,
                         help="calibration table (calib.json from `jetsonkit calibrate` on this model's ONNX), or "
                              "calibration data (mnist:train:1000, .npy, .npz, a folder) to calibrate here")
-    parser.add_argument("--data", required=True, help="training data: mnist:train[:limit], an .npz with x (and y), or a folder")
+    input_path(parser, "--data", required=True, help="training data: mnist:train[:limit], an .npz with x (and y), or a folder")
     add_settings_arguments(parser, QatSettings)
-    parser.add_argument("--plan", help="precision plan file: layers it keeps in fp16/fp32 get no fake-quant")
+    input_path(parser, "--plan", help="precision plan file: layers it keeps in fp16/fp32 get no fake-quant")
     parser.add_argument("--input", metavar="NAME:SHAPE[:DTYPE]",
                         help="example input, e.g. input:1x1x28x28 (default: one sample of --data, named input)")
-    parser.add_argument("--eval", metavar="DATA", help="labelled data for per-epoch top-1 and the exported "
+    input_path(parser, "--eval", metavar="DATA", help="labelled data for per-epoch top-1 and the exported "
                                                        "model's ONNX Runtime top-1, e.g. mnist:test")
-    parser.add_argument("-o", "--output", required=True, help="Q/DQ ONNX file to write (e.g. model.qat.onnx)")
+    output_path(parser, "-o", "--output", required=True, help="Q/DQ ONNX file to write (e.g. model.qat.onnx)")
 
 
 def _example(args: argparse.Namespace, x):

@@ -6,6 +6,7 @@ import argparse
 
 from .. import CommandResult
 from ...errors import UsageError
+from ..args import input_path, output_path
 
 NAME = "quantize"
 HELP = "insert Q/DQ (explicit INT8) into an ONNX model from a calibration table and a precision plan"
@@ -15,10 +16,10 @@ DESCRIPTION = (HELP + ". Placement follows TensorRT's rules: inputs of Conv/Conv
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="FP32 ONNX model")
-    parser.add_argument("--calib", help="calibration table (calib.json from `jetsonkit calibrate`)")
-    parser.add_argument("-o", "--output", help="where to write the Q/DQ model (e.g. model.qdq.onnx)")
-    parser.add_argument("--plan", help="precision plan file (.yaml / .toml / .json): layers kept in fp16/fp32")
+    input_path(parser, "model", help="FP32 ONNX model")
+    input_path(parser, "--calib", help="calibration table (calib.json from `jetsonkit calibrate`)")
+    output_path(parser, "-o", "--output", help="where to write the Q/DQ model (e.g. model.qdq.onnx)")
+    input_path(parser, "--plan", help="precision plan file (.yaml / .toml / .json): layers kept in fp16/fp32")
     parser.add_argument("--explain", action="store_true", help="print every layer's final precision and why")
     parser.add_argument("--weights", choices=("int8", "qdq"), default="int8",
                         help="store weights as int8 + DequantizeLinear (default) or fp32 + Q/DQ")
@@ -27,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auto.add_argument("--auto-budget", type=float, metavar="B",
                       help="keep the fewest layers out of INT8 so that the top-1 drop stays <= B points (labelled "
                            "--data) or the relative output error <= B (unlabelled); writes the plan it found")
-    auto.add_argument("--data", help="validation data for --auto-budget: mnist:<split>[:limit] or an .npz (x, y)")
+    input_path(auto, "--data", help="validation data for --auto-budget: mnist:<split>[:limit] or an .npz (x, y)")
     auto.add_argument("--mode", choices=("one_at_a_time", "all_but_one"),
                       help="sensitivity mode (default all_but_one: on one batch, the fast one)")
-    auto.add_argument("--plan-out", help="where to write the plan found (default: <output>.plan.yaml)")
+    output_path(auto, "--plan-out", help="where to write the plan found (default: <output>.plan.yaml)")
     parser.add_argument("--fp16", action="store_true",
                         help="instead of Q/DQ, write the FP16 graph with the plan's fp32 layers fenced by Casts "
                              "(strongly typed TensorRT 11); needs -o, not --calib")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ..args import input_path
+
 NAME = "report"
 HELP = "re-render report.md / report.html / plots of a compress output folder from its report.json"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("folder", help="the output folder of jetsonkit compress (or its report.json)")
+    input_path(parser, "folder", help="the output folder of jetsonkit compress (or its report.json)")
 
 
 def run(args):
