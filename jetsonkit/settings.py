@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .errors import UsageError
 
-__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "flag"]
+__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "given", "flag"]
 
 
 class SettingError(ValueError):
@@ -42,7 +42,7 @@ def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[
     returning one, read from the option's single source --, ``minimum``, ``positive``). ``cli`` / ``recipe``:
     whether the command line / a recipe section offers it. ``parse``: how the flag's text becomes the value (an
     argparse ``type``: raise ``argparse.ArgumentTypeError``) when the field's type is not a plain str / int / float;
-    ``metavar``: the flag's value as help shows it."""
+    ``metavar``: the flag's value as help shows it. A ``tuple[str, ...]`` field is a repeatable flag."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe,
             "parse": parse, "metavar": metavar}
     return field(default=default, metadata=meta)
@@ -91,22 +91,34 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tup
         if f.name in skip or not f.metadata.get("cli", False):
             continue
         tp = _base_type(hints[f.name])
-        default = f"default {f.default}" if f.default not in (None, MISSING, False) else ""
+        default = f"default {f.default}" if f.default not in (None, MISSING, False, ()) else ""
         text = "; ".join(x for x in (f.metadata.get("help", ""), default) if x)
         if tp is bool:
             parser.add_argument(flag(f.name), action="store_true", dest=f.name, help=text)
+        elif typing.get_origin(tp) is tuple:  # tuple[str, ...]: repeat the flag
+            parser.add_argument(flag(f.name), action="append", type=typing.get_args(tp)[0], dest=f.name,
+                                metavar=f.name.upper(), help=f"{text} (repeatable)")
         else:
             parser.add_argument(flag(f.name), type=f.metadata.get("parse") or tp, dest=f.name,
                                 choices=choices_of(f), help=text, default=None, metavar=f.metadata.get("metavar"))
 
 
+def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` whose flags were given on the command line, with their values (an unset flag keeps the
+    field's default; 0 is a value); repeated flags as a tuple."""
+    out = {}
+    for f in fields(cls):
+        value = getattr(args, f.name, None)
+        if f.metadata.get("cli", False) and value is not None and value is not False:
+            out[f.name] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     """``cls`` from the flags given (the rest keep their defaults) plus ``extra``; UsageError names the flag."""
-    given = {f.name: getattr(args, f.name) for f in fields(cls)
-             if f.metadata.get("cli", False) and getattr(args, f.name, None) is not None
-             and getattr(args, f.name) is not False}  # an unset flag keeps the field's default (0 is a value)
+    given_ = given(cls, args)
     try:
-        return check(cls(**{**given, **extra}))
+        return check(cls(**{**given_, **extra}))
     except SettingError as exc:
         text = str(exc)  # "batch_size must be >= 1, got 0" -> "--batch-size must be >= 1, got 0"
         text = flag(exc.key) + text[len(exc.key):] if text.startswith(exc.key) else f"{flag(exc.key)}: {text}"

@@ -21,6 +21,7 @@ from typing import Any
 from ..convert.stage import ConvertSettings
 from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
+from .._train import FinetuneSettings
 from ..calibrate import CalibrationSettings
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
@@ -78,14 +79,12 @@ class EvaluationConfig:
     metric: str = "top1"
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(FinetuneSettings):
+    """``stages.prune.finetune``: the fine-tune's own settings (:class:`jetsonkit._train.FinetuneSettings`: same
+    keys, defaults and checks as ``jetsonkit prune``'s flags) plus the training data."""
+
     data: str
-    epochs: int = 1
-    lr: float = 1e-4
-    batch_size: int = 64
-    max_steps: int | None = None
-    distill: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,9 +305,9 @@ def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelCon
             raise _fail(doc, ("stages", "prune"), "2:4 pruning with fine-tuning needs the PyTorch model",
                         hint="give model.spec (and weights) instead of model.onnx, or drop stages.prune")
         if prune.finetune is not None:
-            ft = prune.finetune
-            ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data,
-                                                                     ("stages", "prune", "finetune", "data"))})
+            ft, path = prune.finetune, ("stages", "prune", "finetune")
+            _check_settings(doc, ft, path)
+            ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data, path + ("data",))})
             prune = PruneConfig(**{**prune.__dict__, "finetune": ft})
     q = s.quantize
     _choice(doc, q.weights, ("int8", "qdq"), ("stages", "quantize", "weights"))
@@ -333,7 +332,7 @@ def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: Model
                     hint="give model.spec (and weights) instead of model.onnx, or drop stages.qat")
     _check_settings(doc, qat, path)
     data = _data_spec(doc, base, qat.data, path + ("data",))
-    if not qat.distill and not _labelled(doc, data, path + ("data",)):
+    if not qat.distill and qat.loss is None and not _labelled(doc, data, path + ("data",)):
         raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels",
                     hint="give an .npz with x and y (or class sub-folders), or set distill: true (distillation "
                     "from the FP32 model)")

@@ -112,8 +112,9 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
     if cfg.finetune is not None:
         ft = cfg.finetune
         x, y = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
-        loader = batches(x, None if ft.distill else y, batch_size=ft.batch_size)
-        done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr,
+        keep_y = ft.loss is not None or not ft.distill  # a task's own loss may use labels and the teacher
+        loader = batches(x, y if keep_y else None, batch_size=ft.batch_size)
+        done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr, loss=ft.loss,
                         max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
         result["finetune"] = done.as_dict()
     save_pruned(model, out / f"{recipe.name}.2to4.pt", pruned.pruned_layers,

@@ -14,6 +14,7 @@ import numpy as np
 
 from calibrators.methods import DEFAULT_METHOD
 
+from .._train import FinetuneSettings
 from ..errors import DataError
 from ..settings import option
 
@@ -27,17 +28,14 @@ def _methods() -> tuple:
 
 
 @dataclass(frozen=True)
-class QatSettings:
+class QatSettings(FinetuneSettings):
     """The fine-tuning budget and options: ``jetsonkit qat``'s flags and a recipe's ``stages.qat`` section are read
-    off these fields (:mod:`jetsonkit.settings`), so their defaults and checks are these."""
+    off these fields (:mod:`jetsonkit.settings`), so their defaults and checks are these. The fine-tune knobs
+    (epochs, lr, batch size, steps, distillation, loss) are :class:`jetsonkit._train.FinetuneSettings`, shared with
+    2:4 fine-tuning; the rest are QAT's own."""
 
-    epochs: int = option(1, "passes over the training data", minimum=1)
-    lr: float = option(1e-4, "Adam learning rate of the weights", positive=True)
     scale_lr: float = option(1e-2, "learning rate of the log2 scales (--learn-scales)", positive=True)
-    batch_size: int = option(64, "samples per optimizer step", minimum=1)
-    max_steps: int | None = option(None, "stop after this many optimizer steps", minimum=1)
     learn_scales: bool = option(False, "train the quantization scales (TQT / LSQ)")
-    distill: bool = option(False, "distil from the FP32 model (labels not needed)")
     batchnorm: str = option("fold", "fold BatchNorm into the conv before QAT, or freeze its statistics",
                             choices=("fold", "freeze"))
     method: str = option(DEFAULT_METHOD, "calibration method when --calib is data", choices=_methods, recipe=False)
@@ -62,15 +60,17 @@ def run_qat(model: Any, example_inputs: Any, calib: Any, train: tuple, output: s
 
     check_output_path(output)
     x, y = train
-    if y is None and not settings.distill:
+    if y is None and not settings.distill and settings.loss is None:
         raise DataError("QAT training data has no labels", hint="give labels (y), or distil from the FP32 model")
     if eval_data is not None and eval_data[1] is None:
         raise DataError("QAT evaluation data has no labels", hint="pass labelled data, e.g. mnist:test")
     prepare(model, calib, example_inputs, plan, learn_scales=settings.learn_scales, batchnorm=settings.batchnorm,
             input_names=input_names, output_names=output_names, dynamic=dynamic, method=settings.method)
-    loader = batches(np.asarray(x), None if settings.distill else y, batch_size=settings.batch_size)
+    keep_y = settings.loss is not None or not settings.distill  # a task's own loss may use labels and a teacher
+    loader = batches(np.asarray(x), y if keep_y else None, batch_size=settings.batch_size)
     trained = finetune(model, loader, distill=settings.distill, epochs=settings.epochs, lr=settings.lr,
-                       scale_lr=settings.scale_lr, max_steps=settings.max_steps, eval_data=eval_data)
+                       scale_lr=settings.scale_lr, max_steps=settings.max_steps, eval_data=eval_data,
+                       loss=settings.loss)
     result = export(model, example_inputs, output)
     out = {"output": str(output), "settings": dict(settings.__dict__), "prepare": summary(model).as_dict(),
            "train": trained.as_dict(), "export": result.as_dict()}

@@ -16,13 +16,13 @@ from __future__ import annotations
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from .._deps import require
 from .._progress import info
-from .._train import linear_decay, run_epoch
+from .._train import Loss, linear_decay, resolve_loss, run_epoch
 
 __all__ = ["QatTrainResult", "finetune", "sparsity_masks", "fp32_model", "summary", "evaluate_top1"]
 
@@ -35,6 +35,7 @@ class QatTrainResult:
     steps: int = 0
     seconds: float = 0.0
     mode: str = "labels"
+    loss: str = "cross_entropy"  # the loss's name: cross_entropy, distillation, or the task's own
     epoch_losses: list[float] = field(default_factory=list)
     epoch_top1: list[float] = field(default_factory=list)
     top1_before: float | None = None
@@ -88,7 +89,7 @@ def _param_groups(model: Any, lr: float, scale_lr: float) -> list[dict]:
     return [g for g in ({"params": weights, "lr": lr}, {"params": scales, "lr": scale_lr}) if g["params"]]
 
 
-def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, distill: bool = False,
+def finetune(model: Any, data: Iterable, *, loss: str | Loss | None = None, distill: bool = False,
              teacher: Any = None, epochs: int = 1, lr: float = 1e-4, scale_lr: float = 1e-2,
              max_steps: int | None = None,
              eval_data: tuple | None = None, temperature: float = 2.0) -> QatTrainResult:
@@ -96,26 +97,27 @@ def finetune(model: Any, data: Iterable, *, loss_fn: Callable | None = None, dis
 
     ``distill`` uses the FP32 model from prepare as the teacher (or ``teacher``); ``eval_data`` = ``(x, y)``
     arrays prints top-1 of the fake-quantized model after every epoch. 2:4 masks are kept. Learnable scales
-    (``log2`` of the scale) train with ``scale_lr``, the weights with ``lr``.
+    (``log2`` of the scale) train with ``scale_lr``, the weights with ``lr``. ``loss``: a task's own
+    ``loss(outputs, targets, teacher_outputs)`` (or ``module:function``; :mod:`jetsonkit._train`).
     """
     torch = require("torch", purpose="QAT fine-tuning")
     teacher = teacher if teacher is not None else (fp32_model(model) if distill else None)
     masks = sparsity_masks(model)
     mode = "distill" if teacher is not None else "labels"
-    loss_fn = loss_fn or torch.nn.functional.cross_entropy
+    loss, loss_name, class_labels = resolve_loss(loss, distill=teacher is not None, temperature=temperature)
     per_epoch = len(data) if hasattr(data, "__len__") else None
     total = max_steps or (per_epoch * epochs if per_epoch else None)
     opt = torch.optim.Adam(_param_groups(model, lr, scale_lr))
     sched = linear_decay(opt, total)
     handle = masks.attach(opt)
-    result = QatTrainResult(epochs, mode=mode)
+    result = QatTrainResult(epochs, mode=mode, loss=loss_name)
     if eval_data is not None:
         result.top1_before = evaluate_top1(model, *eval_data)
         info(f"qat: before fine-tuning: top-1 {100 * result.top1_before:.2f} % (fake-quant INT8)")
     start = time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
-            stats = run_epoch(model, data, opt, sched, loss_fn=loss_fn, teacher=teacher, temperature=temperature,
+            stats = run_epoch(model, data, opt, sched, loss=loss, class_labels=class_labels, teacher=teacher,
                               label="QAT", epoch=epoch, epochs=epochs, total_per_epoch=per_epoch, step=result.steps,
                               max_steps=max_steps)
             result.steps, seen = stats.steps, stats.samples

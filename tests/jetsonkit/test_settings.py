@@ -67,3 +67,34 @@ def test_compress_passes_the_precision_plan_to_fp16_and_tensorrt(tmp_path, mnist
     assert steps.fp16_onnx_stage(mnist_onnx, tmp_path / "all.fp16.onnx")["size_bytes"] < \
         (tmp_path / "m.fp16.onnx").stat().st_size, "the fp32 layer makes the planned file larger"
     assert kept is not None
+
+
+def test_the_fine_tune_knobs_are_declared_once():
+    """QAT and the 2:4 fine-tune share FinetuneSettings: one declaration, so one set of defaults and checks."""
+    import dataclasses
+
+    from jetsonkit._train import FinetuneSettings
+    from jetsonkit.pipeline.recipe import FinetuneConfig
+
+    shared = {f.name for f in dataclasses.fields(FinetuneSettings)}
+    assert shared >= {"epochs", "lr", "batch_size", "max_steps", "distill", "loss"}
+    assert issubclass(QatSettings, FinetuneSettings) and issubclass(FinetuneConfig, FinetuneSettings)
+    assert not shared & set(QatSettings.__dict__.get("__annotations__", {}))  # nothing declared again
+    defaults = {name: getattr(FinetuneSettings(), name) for name in shared}
+    assert {name: getattr(QatSettings(), name) for name in shared} == defaults
+    assert {name: getattr(FinetuneConfig(data="mnist:train"), name) for name in shared} == defaults
+
+
+def test_a_bad_fine_tune_setting_in_a_recipe_names_file_line_and_key(tmp_path):
+    from jetsonkit.errors import ConfigError
+    from jetsonkit.pipeline import load_recipe
+
+    from .pipeline.conftest import SMALL_RECIPE, write_recipe
+
+    text = SMALL_RECIPE.replace("max_steps: 4, batch_size: 32", "max_steps: 4, batch_size: 32, lr: -1")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "lr: -1" in t)
+    with pytest.raises(ConfigError, match=rf"recipe.yaml:{line}: key 'stages.prune.finetune.lr': "
+                                          r"lr must be > 0, got -1.0"):
+        load_recipe(write_recipe(tmp_path, text))
+    with pytest.raises(ConfigError, match=r"key 'stages.prune.finetune.loss': loss 'focal' is not module:function"):
+        load_recipe(write_recipe(tmp_path, text.replace("lr: -1", "loss: focal")))
