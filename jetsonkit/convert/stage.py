@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from calibrators.methods import DEFAULT_METHOD  # numpy-only: the one registry of range methods
+
 from ..errors import UsageError
 from ..settings import check, option
 from .tflite import IO_TYPES, LAYOUTS, PRECISIONS, ConvertResult
@@ -55,8 +57,8 @@ class ConvertSettings:
         parse=parse_shape, metavar="NxCxHxW", recipe=False)
     limit: int | None = option(None, f"calibration samples used: the first N of --data (default {DEFAULT_LIMIT})",
                                minimum=1, recipe=False)
-    method: str | None = option(None, "without --calib: the range method of the table made here (default: "
-                                "`jetsonkit calibrate`'s)", choices=_methods, recipe=False)
+    method: str | None = option(None, "without --calib: the range method of the table made here (default "
+                                f"{DEFAULT_METHOD}, as `jetsonkit calibrate`)", choices=_methods, recipe=False)
 
 
 def _check_inputs(s: ConvertSettings, data: Any, calib: Any, is_onnx: bool, inputs: Sequence[str] | None,
