@@ -14,8 +14,8 @@ from ..preprocess.config import PreprocessSpec
 from .images import decode_rgb, spec_for_input
 from .inputs import InputInfo
 
-__all__ = ["Source", "ArraySource", "SampleFolderSource", "ImageSource", "IterableSource", "npz_arrays",
-           "check_labels"]
+__all__ = ["Source", "ArraySource", "SampleFolderSource", "ImageSource", "FrameSource", "IterableSource",
+           "npz_arrays", "check_labels"]
 
 
 class Source(abc.ABC):
@@ -168,7 +168,8 @@ class ImageSource(Source):
         modes: set = set()
         said = False
         for start in range(0, self.total, size):
-            chunk = np.concatenate([spec.apply(decode_rgb(p, modes), "rgb") for p in self.files[start:start + size]])
+            chunk = np.concatenate([spec.apply(self._frame(i, modes), "rgb")
+                                    for i in range(start, min(start + size, self.total))])
             gray = spec.color == "gray"
             converted = sorted(m for m in modes if (m != "L" if gray else m in ("L", "LA", "1")))
             if converted and not said:
@@ -178,6 +179,21 @@ class ImageSource(Source):
                      f"{'gray (1 channel)' if gray else spec.color.upper() + ' (3 channels)'} as the input takes them")
                 said = True
             yield {"": chunk}
+
+    def _frame(self, index: int, modes: set) -> np.ndarray:
+        """Sample ``index`` as uint8 RGB HWC (its Pillow mode added to ``modes``)."""
+        return decode_rgb(self.files[index], modes)
+
+
+class FrameSource(ImageSource):
+    """Frames already in memory (uint8 RGB HWC, e.g. a generated detection set) through the same pre-processing."""
+
+    def __init__(self, frames: Sequence[np.ndarray], spec: PreprocessSpec | None, label: str):
+        super().__init__([], None, None, spec, label)
+        self.frames, self.total = frames, len(frames)
+
+    def _frame(self, index: int, modes: set) -> np.ndarray:
+        return self.frames[index]
 
 
 def _as_batch(item: Any, inputs: Sequence[InputInfo] | None) -> dict:

@@ -14,6 +14,9 @@ Accepted (:meth:`DataSpec.parse`):
   label the images the ImageNet way (sorted folder names -> 0, 1, ...);
 - a COCO folder (``images/`` + ``annotations.json``) or a YOLO folder (``images/`` + ``labels/``): its images as
   above, and the boxes through :meth:`DataSpec.detections` (:mod:`.detection`);
+- ``mnist_det``, ``mnist_det:<train|test>[:<count>]``: the generated MNIST detection set
+  (:mod:`jetsonkit.examples.mnist_det`, seed 0, default 500 frames), its frames through the pre-processing spec like
+  an image folder and its boxes through :meth:`DataSpec.detections`;
 - from Python: a numpy array, a dict ``{input name: array}``, an iterable of batches (arrays, dicts, per-input
   tuples) or a callable returning one, or a DataSpec.
 
@@ -40,8 +43,11 @@ from .sources import ArraySource, ImageSource, IterableSource, SampleFolderSourc
 
 __all__ = ["DataSpec", "KINDS", "MNIST_SPLITS"]
 
-KINDS = ("mnist", "npy", "npz", "samples", "images", "coco", "yolo", "array", "arrays", "iterable")
+KINDS = ("mnist", "mnist_det", "npy", "npz", "samples", "images", "coco", "yolo", "array", "arrays", "iterable")
 MNIST_SPLITS = ("train", "val", "test")
+MNIST_DET_SPLITS = ("train", "test")
+MNIST_DET_COUNT = 500  # frames of mnist_det:<split> without a count
+DETECTION_KINDS = ("mnist_det", "coco", "yolo")
 _FORMS = "mnist:train:1000, a .npy / .npz file, a folder of images or of .npy / .npz samples"
 
 
@@ -59,6 +65,19 @@ def _parse_mnist(text: str) -> tuple[str, int | None]:
     if limit is not None and limit < 1:
         raise DataError(f"limit {limit} in data spec {text!r} must be >= 1", hint="e.g. mnist:test:1000")
     return split, limit
+
+
+def _parse_mnist_det(text: str) -> tuple[str, int]:
+    parts = text.split(":")[1:] or ["test"]
+    form = f"mnist_det:<{'|'.join(MNIST_DET_SPLITS)}>[:count >= 1]"
+    try:
+        count = int(parts[1]) if len(parts) > 1 else MNIST_DET_COUNT
+    except ValueError:
+        raise DataError(f"count {parts[1]!r} in data spec {text!r} is not an integer",
+                        hint="e.g. mnist_det:test:500") from None
+    if len(parts) > 2 or parts[0] not in MNIST_DET_SPLITS or count < 1:
+        raise DataError(f"data spec {text!r} is not {form}", hint="e.g. mnist_det:test:500")
+    return parts[0], count
 
 
 def _folder_kind(path: Path) -> str:
@@ -100,6 +119,9 @@ class DataSpec:
         if isinstance(data, str) and (data == "mnist" or data.startswith("mnist:")):
             split, limit = _parse_mnist(data)
             return cls("mnist", data, split, limit, preprocess=preprocess)
+        if isinstance(data, str) and (data == "mnist_det" or data.startswith("mnist_det:")):
+            split, count = _parse_mnist_det(data)
+            return cls("mnist_det", data, split, count, preprocess=preprocess)
         if isinstance(data, (str, os.PathLike)):
             return cls._parse_path(os.fspath(data), preprocess, base)
         if isinstance(data, np.ndarray):
@@ -157,6 +179,10 @@ class DataSpec:
         if kind == "samples":
             files = sorted(p for p in Path(where).rglob("*") if p.suffix.lower() in (".npy", ".npz") and p.is_file())
             return SampleFolderSource(files, self.text)
+        if kind == "mnist_det":
+            from .sources import FrameSource
+
+            return FrameSource(list(self._mnist_det().images), self.preprocess, self.text)
         if kind in ("images", "coco", "yolo"):
             root = Path(where) / "images" if kind != "images" and (Path(where) / "images").is_dir() else Path(where)
             files = list_images(root)
@@ -208,11 +234,26 @@ class DataSpec:
 
     def labelled(self) -> bool:
         """Whether the data carries class labels (MNIST, ``y`` in an .npz, class sub-folders)."""
-        if self.kind in ("npy", "array", "arrays", "iterable", "coco", "yolo"):
+        if self.kind in ("npy", "array", "arrays", "iterable", *DETECTION_KINDS):
             return False
         if self.kind == "mnist":
             return True
         return self.source().labels is not None
+
+    def _mnist_det(self):
+        from ..examples import mnist_det
+
+        return mnist_det.generated(self.location, self.limit)
+
+    def frames(self) -> tuple[list[np.ndarray], dict]:
+        """(frames as uint8 RGB HWC, COCO ground truth in frame pixels) of a detection data set."""
+        if self.kind == "mnist_det":
+            data = self._mnist_det()
+            return list(data.images), data.coco()
+        from .images import decode_rgb
+
+        boxes = self.detections()
+        return [decode_rgb(s.image) for s in boxes], boxes.to_coco()
 
     def detections(self):
         """The boxes of a COCO or YOLO folder (a :class:`~.detection.DetectionSet`)."""
@@ -223,4 +264,5 @@ class DataSpec:
         if self.kind == "yolo":
             return read_yolo(self.location)
         raise DataError(f"data {self.text!r} is not a detection folder (it is {self.kind})",
-                        hint="a COCO folder holds images/ + annotations.json, a YOLO folder images/ + labels/")
+                        hint="a COCO folder holds images/ + annotations.json, a YOLO folder images/ + labels/, or "
+                        "use mnist_det:test:500")

@@ -21,7 +21,6 @@ from ..errors import DataError
 from .metrics import box_agreement, coco_map
 from .postprocess import CONF, IOU, MAX_DET, Detections, postprocess
 
-DEFAULT_COUNT = 500
 
 
 def letterbox_spec(size: tuple[int, int]):
@@ -43,32 +42,12 @@ class DetectionData:
         return len(self.frames)
 
 
-def load_detection_data(spec: str) -> DetectionData:
-    """``mnist_det:<split>[:count]``, a COCO or a YOLO folder (see the module docstring)."""
-    if spec == "mnist_det" or spec.startswith("mnist_det:"):
-        from ..examples import mnist_det
-
-        parts = spec.split(":")[1:] or ["test"]
-        try:
-            count = int(parts[1]) if len(parts) > 1 else DEFAULT_COUNT
-        except ValueError as exc:
-            raise DataError(f"count {parts[1]!r} in data spec {spec!r} is not an integer",
-                            hint="e.g. mnist_det:test:500") from exc
-        if len(parts) > 2 or parts[0] not in mnist_det.SPLITS or count < 1:
-            raise DataError(f"data spec {spec!r} is not mnist_det:<{'|'.join(mnist_det.SPLITS)}>[:count >= 1]",
-                            hint="e.g. mnist_det:test:500")
-        data = mnist_det.generate(parts[0], count, seed=0)
-        return DetectionData(list(data.images), data.coco(), spec)
-    return _folder(spec)
-
-
-def _folder(spec: str) -> DetectionData:
-    """A COCO or YOLO folder through the one data spec (:meth:`jetsonkit.data.DataSpec.detections`)."""
+def load_detection_data(spec: str, base=None) -> DetectionData:
+    """``mnist_det:<split>[:count]``, a COCO or a YOLO folder, through :class:`jetsonkit.data.DataSpec`."""
     from ..data import DataSpec
-    from ..data.images import decode_rgb
 
-    boxes = DataSpec.parse(spec).detections()
-    return DetectionData([decode_rgb(s.image) for s in boxes], boxes.to_coco(), spec)
+    frames, gt = DataSpec.parse(spec, base=base).frames()  # data without boxes: a DataError saying so
+    return DetectionData(frames, gt, spec)
 
 
 def _input_shape(model: Any) -> list:

@@ -39,13 +39,13 @@ def coco_results(gt: dict, detections: list[Detections]) -> list[dict]:
     return out
 
 
-def coco_map(gt: dict, detections: list[Detections]) -> dict:
-    """``{"map", "map50", "map75", "detections"}`` of ``detections`` against the COCO ground truth ``gt``."""
+def _evaluated(gt: dict, detections: list[Detections]):
+    """(COCOeval after evaluate + accumulate + summarize, number of results), or (None, 0) without detections."""
     coco_mod = require("pycocotools.coco", purpose="detection mAP")
     eval_mod = require("pycocotools.cocoeval", purpose="detection mAP")
     results = coco_results(gt, detections)
     if not results:
-        return {"map": 0.0, "map50": 0.0, "map75": 0.0, "detections": 0}
+        return None, 0
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress and the summary table
         truth = coco_mod.COCO()
         truth.dataset = {k: gt[k] for k in ("images", "annotations", "categories")}
@@ -55,8 +55,62 @@ def coco_map(gt: dict, detections: list[Detections]) -> dict:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    return ev, len(results)
+
+
+def coco_map(gt: dict, detections: list[Detections]) -> dict:
+    """``{"map", "map50", "map75", "detections"}`` of ``detections`` against the COCO ground truth ``gt``."""
+    ev, count = _evaluated(gt, detections)
+    if ev is None:
+        return {"map": 0.0, "map50": 0.0, "map75": 0.0, "detections": 0}
     stats = [max(float(v), 0.0) for v in ev.stats[:3]]  # -1 means "no ground truth": count as 0
-    return {"map": stats[0], "map50": stats[1], "map75": stats[2], "detections": len(results)}
+    return {"map": stats[0], "map50": stats[1], "map75": stats[2], "detections": count}
+
+
+def _resampled_aps(ev, rng: np.random.Generator, rounds: int) -> np.ndarray:
+    """``[rounds, 2]`` (mAP@0.5:0.95, mAP@0.5) of COCOeval ``ev`` re-accumulated on images drawn with replacement.
+
+    COCOeval keeps one matching per (category, area range, image) in ``evalImgs`` (index
+    ``k * areas * images + a * images + i``); a resample lays those entries out again for the drawn images and
+    reruns ``accumulate`` on the "all" area range at 100 detections, as ``stats[0]`` / ``stats[1]`` read it.
+    """
+    import copy
+
+    pe = ev._paramsEval
+    n, areas, cats = len(pe.imgIds), len(pe.areaRng), len(pe.catIds) if pe.useCats else 1
+    all_area = next(a for a, label in enumerate(pe.areaRngLbl) if label == "all")
+    iou50 = int(np.argmin(np.abs(np.asarray(pe.iouThrs) - 0.5)))
+    boot = copy.copy(ev)
+    boot._paramsEval = copy.deepcopy(pe)
+    boot._paramsEval.imgIds = list(range(n))
+    boot._paramsEval.areaRng, boot._paramsEval.maxDets = [pe.areaRng[all_area]], [100]
+    params = copy.deepcopy(boot._paramsEval)
+    out = np.zeros((rounds, 2))
+    for r in range(rounds):
+        draw = rng.integers(0, n, n)
+        boot.evalImgs = [ev.evalImgs[k * areas * n + all_area * n + i] for k in range(cats) for i in draw]
+        with contextlib.redirect_stdout(io.StringIO()):
+            boot.accumulate(params)
+        prec = boot.eval["precision"][:, :, :, 0, 0]  # [iou thresholds, recall points, categories]
+        for col, p in enumerate((prec, prec[iou50])):
+            valid = p[p > -1]
+            out[r, col] = float(valid.mean()) if valid.size else 0.0
+    return out
+
+
+def map_interval(gt: dict, detections: list[Detections], rounds: int = 50, seed: int = 0) -> dict:
+    """:func:`coco_map` plus the 95 % half-width of mAP@0.5:0.95 and mAP@0.5 over the choice of images: 1.96 standard
+    deviations of a bootstrap over images (``rounds`` resamples, the normal-approximation interval, which needs
+    fewer resamples than percentiles; ``seed`` fixed: the same figures each run). Each resample costs one COCOeval
+    ``accumulate`` (~0.1-0.2 s for 300 images at 70 detections each on one core)."""
+    ev, count = _evaluated(gt, detections)
+    if ev is None:
+        return {"map": 0.0, "map50": 0.0, "map75": 0.0, "detections": 0, "map_half_width": 0.0,
+                "map50_half_width": 0.0}
+    stats = [max(float(v), 0.0) for v in ev.stats[:3]]
+    half = 1.96 * _resampled_aps(ev, np.random.default_rng(seed), rounds).std(axis=0, ddof=1)
+    return {"map": stats[0], "map50": stats[1], "map75": stats[2], "detections": count,
+            "map_half_width": float(half[0]), "map50_half_width": float(half[1]), "bootstrap_rounds": rounds}
 
 
 def box_agreement(candidate: list[Detections], reference: list[Detections], conf: float = AGREE_CONF,

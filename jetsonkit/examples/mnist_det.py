@@ -16,6 +16,7 @@ Ground truth is COCO format: ``bbox`` is ``[x, y, width, height]`` in pixels (th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,15 @@ def generate(split: str = "test", count: int = 500, seed: int = 0, size: int = S
         boxes.append(b)
         labels.append(c)
     return DetectionSet(np.stack(images), boxes, labels)
+
+
+@lru_cache(maxsize=4)
+def generated(split: str = "test", count: int = 500, seed: int = 0) -> DetectionSet:
+    """:func:`generate`, kept for the process (a pipeline run reads the same frames for several stages); the arrays
+    are read-only, so no caller can change another's copy."""
+    data = generate(split, count, seed)
+    data.images.setflags(write=False)
+    return data
 
 
 def write_coco(data: DetectionSet, folder: str | Path) -> Path:

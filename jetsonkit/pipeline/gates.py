@@ -1,4 +1,4 @@
-"""CI gates on a report: accuracy drop vs FP32, p99 latency and size ratio, row by row.
+"""CI gates on a report: accuracy drop vs FP32, mAP drop (detection), p99 latency and size ratio, row by row.
 
 A row is gated only when it was measured (a gated figure that is missing, null or NaN fails its gate); a TensorRT
 target "not built here" has no figures and is listed as not gated (``require_built=True`` turns that into a failure,
@@ -19,7 +19,8 @@ from ..errors import ConfigError, InputError
 __all__ = ["BUDGET_EXAMPLES", "budget_problem", "Budget", "RowVerdict", "gate_rows", "load_report", "verdict_table"]
 
 
-BUDGET_EXAMPLES = {"max_accuracy_drop": "0.5", "max_latency_p99_ms": "2", "min_size_ratio": "3.5"}
+BUDGET_EXAMPLES = {"max_accuracy_drop": "0.5", "max_map_drop": "1", "max_latency_p99_ms": "2", "min_size_ratio": "3.5"}
+_DROPS = ("max_accuracy_drop", "max_map_drop")
 
 
 def budget_problem(key: str, value: float | None) -> str | None:
@@ -28,7 +29,7 @@ def budget_problem(key: str, value: float | None) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "not a finite number"
-    if key == "max_accuracy_drop":
+    if key in _DROPS:
         return "must be >= 0 points" if value < 0 else None
     return "must be > 0" if value <= 0 else None
 
@@ -39,19 +40,23 @@ class Budget:
     max_latency_p99_ms: float | None = None
     min_size_ratio: float | None = None
     require_built: bool = False
+    max_map_drop: float | None = None  # points of the report's mAP metric (detection reports)
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Budget":
-        return cls(cfg.max_accuracy_drop, cfg.max_latency_p99_ms, cfg.min_size_ratio)
+        return cls(cfg.max_accuracy_drop, cfg.max_latency_p99_ms, cfg.min_size_ratio,
+                   max_map_drop=cfg.max_map_drop)
 
     @property
     def empty(self) -> bool:
-        return self.max_accuracy_drop is None and self.max_latency_p99_ms is None and self.min_size_ratio is None
+        return all(getattr(self, k) is None for k in BUDGET_EXAMPLES)
 
     def describe(self) -> str:
         parts = []
         if self.max_accuracy_drop is not None:
             parts.append(f"accuracy drop <= {self.max_accuracy_drop:g} points")
+        if self.max_map_drop is not None:
+            parts.append(f"mAP drop <= {self.max_map_drop:g} points")
         if self.max_latency_p99_ms is not None:
             parts.append(f"p99 latency <= {self.max_latency_p99_ms:g} ms")
         if self.min_size_ratio is not None:
@@ -84,6 +89,12 @@ def _row_failures(row: dict, b: Budget) -> list[str]:
             fails.append(f"accuracy drop not measured ({row.get('delta_points')!r})")
         elif -delta > b.max_accuracy_drop + 1e-9:
             fails.append(f"accuracy drop {-delta:.2f} > {b.max_accuracy_drop:g} points")
+    map_delta = _figure(row, "map_delta_points")
+    if b.max_map_drop is not None:
+        if map_delta is None:
+            fails.append(f"mAP drop not measured ({row.get('map_delta_points')!r}: not a detection report?)")
+        elif -map_delta > b.max_map_drop + 1e-9:
+            fails.append(f"mAP drop {-map_delta:.2f} > {b.max_map_drop:g} points")
     p99 = _figure(row, "latency_p99_ms")
     if b.max_latency_p99_ms is not None:
         if p99 is None or math.isinf(p99):

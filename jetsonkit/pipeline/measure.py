@@ -5,7 +5,8 @@ the same open Runtime predicts the whole evaluation set (in batches of 500) and 
 :func:`jetsonkit.runtime.benchmark.bench_runtime` (batch, warm-up and iterations from the recipe's ``bench``).
 Each latency figure carries the machine it was measured on, when, and the 1-minute load average just before and
 just after the benchmark: a p99 far above p50 on a loaded machine is the other processes, not the model.
-Accuracy is top-1 on the labels, top-1 agreement with the FP32 reference's outputs, or a user function.
+Accuracy is top-1 on the labels, top-1 agreement with the FP32 reference's outputs, a user function, or for a
+detection recipe mAP (with mAP@0.5, mAP@0.5:0.95 and box agreement beside it; :mod:`.detection`).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def _score(recipe: Recipe, label: str, out: np.ndarray, y, ref) -> float:
 
 
 def measure_artifact(recipe: Recipe, path: Path, x: np.ndarray, y: np.ndarray | None,
-                     reference: np.ndarray | None) -> tuple[dict, np.ndarray]:
-    """(figures, outputs) of ``path``: accuracy, latency, throughput, size; one Runtime for all of them."""
+                     reference: np.ndarray | None, task: Any = None) -> tuple[dict, np.ndarray]:
+    """(figures, outputs) of ``path``: accuracy, latency, throughput, size; one Runtime for all of them.
+    ``task``: a :class:`~.detection.DetectionEval` for a detection recipe (``x`` is then its frames)."""
     from ..runtime import Runtime
     from ..runtime.benchmark import BenchConfig, bench_runtime
 
@@ -92,13 +94,17 @@ def measure_artifact(recipe: Recipe, path: Path, x: np.ndarray, y: np.ndarray | 
     threads = {"threads": b.threads} if Path(path).suffix in (".onnx", ".tflite") else {}
     with Runtime.open(path, **threads) as rt:
         out = predict_with(rt, x)
-        accuracy = _score(recipe, Path(path).name, out, y, reference if reference is not None else out)
+        if task is not None:
+            quality = task.score(out, reference)
+        else:
+            quality = {"accuracy": _score(recipe, Path(path).name, out, y,
+                                          reference if reference is not None else out)}
         load_before = _load_1m()
         bench = bench_runtime(rt, BenchConfig(warmup=b.warmup, iterations=b.iterations, batch=b.batch,
                                               energy=False))
         load_after = _load_1m()
     lat = bench["latency_ms"]
-    return {"accuracy": accuracy, "samples": int(len(x)), "latency_p50_ms": lat["median"],
+    return {**quality, "samples": int(len(x)), "latency_p50_ms": lat["median"],
             "latency_p99_ms": lat["p99"], "latency_mean_ms": lat["mean"],
             "throughput_ips": bench["throughput_ips"], "bench_batch": b.batch, "bench_iterations": bench["queries"],
             "backend": bench["backend"], "size_bytes": os.path.getsize(path), "machine": _machine(),

@@ -2,7 +2,8 @@
 vs size with the Pareto front, and per-layer sensitivity bars when the sensitivity search ran.
 
 The accuracy axis is the difference to the FP32 reference in percentage points, each point with its 95 % binomial
-interval from the test-set size (:mod:`jetsonkit.pipeline.pareto`), and the reference's own interval shaded around 0,
+interval from the test-set size (:mod:`jetsonkit.pipeline.pareto`; a detection row: the bootstrap half-width of its
+mAP, ``accuracy_margin``), and the reference's own interval shaded around 0,
 so a difference the test cannot resolve looks as small as it is. Labels are placed by
 :func:`jetsonkit.pipeline.labels.place_labels` (never over another label or a marker); every label's SVG group has
 the id ``<plot>-label-<i>`` so a browser test can measure the boxes as drawn.
@@ -42,7 +43,10 @@ def _svg(fig: Any, salt: str) -> str:
 
 
 def row_margin(row: dict) -> float:
-    """The 95 % half-width of a measured row's accuracy (0 when the sample count is unknown)."""
+    """The 95 % half-width of a measured row's accuracy: its own ``accuracy_margin`` (detection: the mAP bootstrap),
+    else the binomial one from the sample count (0 when that is unknown)."""
+    if row.get("accuracy_margin") is not None:
+        return float(row["accuracy_margin"])
     n = row.get("samples") or 0
     return half_width(row["accuracy"], n) if n else 0.0
 
@@ -59,7 +63,12 @@ def tradeoff_svg(rows: list[dict], cost_key: str, cost_label: str, metric_label:
     front = set(pareto_front(list(zip(costs, [r["accuracy"] for r in pts])), [row_margin(r) for r in pts]))
     lows, highs = [], []
     for r, d in zip(pts, deltas):
-        lo, hi = wilson_interval(r["accuracy"], r.get("samples") or 0) if r.get("samples") else (r["accuracy"],) * 2
+        if r.get("accuracy_margin") is not None:
+            lo, hi = r["accuracy"] - r["accuracy_margin"], r["accuracy"] + r["accuracy_margin"]
+        elif r.get("samples"):
+            lo, hi = wilson_interval(r["accuracy"], r["samples"])
+        else:
+            lo, hi = (r["accuracy"],) * 2
         lows.append(d - 100 * (r["accuracy"] - lo))
         highs.append(d + 100 * (hi - r["accuracy"]))
     if ref is not None and ref.get("samples"):

@@ -34,13 +34,14 @@ from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
 __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
            "QuantizeConfig", "QatConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
-           "load_recipe", "BACKENDS", "METRICS"]
+           "load_recipe", "BACKENDS", "METRICS", "MAP_METRICS"]
 
 BACKENDS = ("onnxruntime", "tflite", "tensorrt")
 # each backend's precisions from its stage (a recipe target names one precision: TensorRT's "best" mix is the CLI's)
 PRECISIONS = {"onnxruntime": ORT_PRECISIONS, "tflite": TFLITE_PRECISIONS,
               "tensorrt": tuple(p for p in TRT_PRECISIONS if p != "best")}
-METRICS = ("top1", "agreement")
+MAP_METRICS = ("map50", "map50_95")  # detection: COCO mAP@0.5, mAP@0.5:0.95 (jetsonkit.pipeline.detection)
+METRICS = ("top1", "agreement", *MAP_METRICS)
 DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -72,8 +73,10 @@ class CalibrationConfig(CalibrationSettings):
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """``metric``: ``top1`` (needs labels), ``agreement`` (top-1 agreement with FP32), or ``module:function``
-    called as ``function(outputs, labels) -> float`` (a fraction in [0, 1], higher is better)."""
+    """``metric``: ``top1`` (needs labels), ``agreement`` (top-1 agreement with FP32), ``map50`` / ``map50_95``
+    (a detector on detection data: ``mnist_det:test:500``, a COCO or a YOLO folder; both mAPs and box agreement
+    with FP32 are reported, the metric named is the one gated), or ``module:function`` called as
+    ``function(outputs, labels) -> float`` (a fraction in [0, 1], higher is better)."""
 
     data: str
     metric: str = "top1"
@@ -149,6 +152,7 @@ class TargetConfig:
 @dataclass(frozen=True)
 class BudgetConfig:
     max_accuracy_drop: float | None = None  # points vs FP32
+    max_map_drop: float | None = None  # points of the recipe's mAP metric vs FP32 (detection recipes)
     max_latency_p99_ms: float | None = None
     min_size_ratio: float | None = None  # FP32 ONNX size / artifact size
 
@@ -263,7 +267,18 @@ def _data_spec(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
         spec = DataSpec.parse(text, base=base)
     except DataError as exc:
         raise _fail(doc, path, exc.message, hint=exc.hint) from exc
-    return spec.text if spec.kind == "mnist" else spec.location
+    return spec.text if spec.kind in ("mnist", "mnist_det") else spec.location
+
+
+def _data_kind(doc: LocatedYaml, base: Path, text: str, path: tuple) -> str:
+    """The kind of a data spec (mnist, mnist_det, npz, images, coco, ...); a bad one is a ConfigError."""
+    from ..data import DataSpec
+    from ..errors import DataError
+
+    try:
+        return DataSpec.parse(text, base=base).kind
+    except DataError as exc:
+        raise _fail(doc, path, exc.message, hint=exc.hint) from exc
 
 
 def _labelled(doc: LocatedYaml, data: str, path: tuple) -> bool:
@@ -374,7 +389,21 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     c, e = r.calibration, r.evaluation
     _check_settings(doc, c, ("calibration",))
     if e.metric not in METRICS and not _CALLABLE.match(e.metric):
-        raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement or module:function")
+        raise _fail(doc, ("evaluation", "metric"), f"metric {e.metric!r} is not top1, agreement, map50, map50_95 or "
+                    "module:function")
+    from ..data.spec import DETECTION_KINDS
+
+    boxes = _data_kind(doc, base, e.data, ("evaluation", "data")) in DETECTION_KINDS
+    if e.metric in MAP_METRICS and not boxes:
+        raise _fail(doc, ("evaluation", "data"), f"metric {e.metric} needs detection data (boxes), {e.data!r} has "
+                    "none", hint="give mnist_det:test:500, a COCO folder (images/ + annotations.json) or a YOLO "
+                    "folder (images/ + labels/)")
+    if e.metric == "top1" and boxes:
+        raise _fail(doc, ("evaluation", "metric"), f"{e.data!r} is detection data: metric top1 does not apply",
+                    hint="use metric: map50 (or map50_95)")
+    if r.budgets.max_map_drop is not None and e.metric not in MAP_METRICS:
+        raise _fail(doc, ("budgets", "max_map_drop"), f"max_map_drop gates an mAP metric; this recipe's metric is "
+                    f"{e.metric}", hint="use max_accuracy_drop, or metric: map50 on detection data")
     for k, inp in enumerate(r.inputs):
         _choice(doc, inp.dtype, DTYPES, ("inputs", k, "dtype"))
     for key in BUDGET_EXAMPLES:
@@ -401,7 +430,10 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
     for key in ("iterations", "batch", "threads"):
         if getattr(b, key) < 1:
             raise _fail(doc, ("bench", key), f"{key} must be >= 1")
-    return Recipe(**{**{f.name: getattr(r, f.name) for f in fields(r)},
+    preprocess = r.preprocess
+    if preprocess is None and e.metric in MAP_METRICS:  # a detector's default: letterbox (YOLO's), colour off the input
+        preprocess = PreprocessSpec(resize="letterbox", color="gray" if r.inputs[0].shape[1] == 1 else "rgb")
+    return Recipe(**{**{f.name: getattr(r, f.name) for f in fields(r)}, "preprocess": preprocess,
                      "calibration": CalibrationConfig(**{**c.__dict__, "data": _data_spec(
                          doc, base, c.data, ("calibration", "data"))}),
                      "evaluation": EvaluationConfig(**{**e.__dict__, "data": _data_spec(

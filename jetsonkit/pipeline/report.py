@@ -16,7 +16,8 @@ from .. import __version__
 from .plots import row_margin, sensitivity_svg, tradeoff_svg
 from .pareto import pareto_front
 
-__all__ = ["build_report", "write_report", "render_report", "markdown_table", "table_cells", "COLUMNS", "FORMAT"]
+__all__ = ["build_report", "write_report", "render_report", "markdown_table", "table_cells", "columns", "COLUMNS",
+           "DETECT_COLUMNS", "FORMAT"]
 
 FORMAT = "jetsonkit-report/1"
 PLOTS = ("accuracy_vs_latency.svg", "accuracy_vs_size.svg")
@@ -34,11 +35,24 @@ def _row(t: Any, path: Path | None, result: dict, m: dict | None, ref: dict) -> 
 
 
 def _figures(m: dict, ref: dict) -> dict:
+    delta = 100.0 * (m["accuracy"] - ref["accuracy"])
     return {"size_bytes": m["size_bytes"], "size_ratio": ref["size_bytes"] / m["size_bytes"],
-            "accuracy": m["accuracy"], "delta_points": 100.0 * (m["accuracy"] - ref["accuracy"]),
+            "accuracy": m["accuracy"], "delta_points": delta,
             "latency_p50_ms": m["latency_p50_ms"], "latency_p99_ms": m["latency_p99_ms"],
             "throughput_ips": m["throughput_ips"], "runtime": m["backend"], "samples": m["samples"],
-            "machine": m.get("machine"), "load_avg_1m": m.get("load_avg_1m"), "measured_at": m.get("measured_at")}
+            "machine": m.get("machine"), "load_avg_1m": m.get("load_avg_1m"), "measured_at": m.get("measured_at"),
+            **(_detection_figures(m, ref, delta) if "map50" in m else {})}
+
+
+def _detection_figures(m: dict, ref: dict, delta: float) -> dict:
+    """mAP@0.5, mAP@0.5:0.95, their drops and box agreement of a detection row; the interval is the reference's
+    bootstrap over the same images (:mod:`.detection`)."""
+    return {"map50": m["map50"], "map50_95": m["map50_95"], "map_delta_points": delta,
+            "map50_delta_points": 100.0 * (m["map50"] - ref["map50"]),
+            "map50_95_delta_points": 100.0 * (m["map50_95"] - ref["map50_95"]),
+            "box_agreement": m["box_agreement"], "agreement_boxes": m.get("agreement_boxes"),
+            "accuracy_margin": ref[f"{m['map_metric']}_half_width"],
+            "map50_half_width": ref["map50_half_width"], "map50_95_half_width": ref["map50_95_half_width"]}
 
 
 def mark_pareto(rows: list[dict]) -> None:
@@ -75,6 +89,7 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
     return {"format": FORMAT, "jetsonkit": __version__, "recipe": recipe.path, "name": recipe.name,
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine_summary(),
             "out_dir": str(out), "metric": recipe.evaluation.metric, "evaluation_data": recipe.evaluation.data,
+            "task": "detect" if "map50" in ref else "classify",
             "bench": recipe.bench.__dict__, "reference": {"artifact": ref_path.name, **ref},
             "budgets": recipe.budgets.__dict__, "rows": rows, "sensitivity": sensitivity, "calibration": calibration,
             "stages": [s.as_dict() for s in log], "stage_results": results, "seconds": round(seconds, 2)}
@@ -105,6 +120,18 @@ def calibration_text(report: dict) -> list[str]:
 # (header, numeric?) per column: text columns are left-aligned, numbers right-aligned
 COLUMNS = (("target", False), ("artifact", False), ("backend", False), ("precision", False), ("size KiB", True), ("smaller", True), ("accuracy %", True), ("Δ vs FP32", True), ("±95%", True),
            ("p50 ms", True), ("p99 ms", True), ("load 1 min", True), ("throughput/s", True), ("status", False))
+# a detection report: both mAPs, the gated metric's difference to FP32 and box agreement with FP32 in place of accuracy
+DETECT_COLUMNS = (*COLUMNS[:6], ("mAP@0.5 %", True), ("mAP@.5:.95 %", True), ("Δ mAP vs FP32", True), ("±95%", True),
+                  ("boxes as FP32 %", True), *COLUMNS[9:])
+
+
+def is_detect(report: dict) -> bool:
+    return report.get("task") == "detect"
+
+
+def columns(report: dict) -> tuple:
+    """The trade-off table's (header, numeric?) columns for this report."""
+    return DETECT_COLUMNS if is_detect(report) else COLUMNS
 
 
 def _load_text(r: dict) -> str:
@@ -117,8 +144,8 @@ def _load_text(r: dict) -> str:
     return f"{before}{cores}" if before == after else f"{before}–{after}{cores}"
 
 
-def table_cells(r: dict) -> list[str]:
-    """One row of the trade-off table as the text of :data:`COLUMNS`."""
+def table_cells(r: dict, detect: bool = False) -> list[str]:
+    """One row of the trade-off table as the text of :data:`COLUMNS` (``detect``: of :data:`DETECT_COLUMNS`)."""
     def num(key, fmt):
         return fmt.format(r[key]) if r.get(key) is not None else "–"
 
@@ -128,16 +155,20 @@ def table_cells(r: dict) -> list[str]:
     size = f"{r['size_bytes'] / 1024:,.1f}" if r.get("size_bytes") else "–"
     ratio = f"{r['size_ratio']:.2f}x" if r.get("size_ratio") else "–"
     ci = f"{100 * row_margin(r):.2f}" if measured and r.get("samples") else "–"
-    return [r["label"] + star, r["artifact"], r["backend"], precision, size, ratio,
-            num("accuracy", "{:.2%}").rstrip("%"), num("delta_points", "{:+.2f}"), ci,
+    quality = [num("accuracy", "{:.2%}").rstrip("%"), num("delta_points", "{:+.2f}"), ci]
+    if detect:
+        quality = [num("map50", "{:.2%}").rstrip("%"), num("map50_95", "{:.2%}").rstrip("%"),
+                   num("map_delta_points", "{:+.2f}"), ci, num("box_agreement", "{:.1%}").rstrip("%")]
+    return [r["label"] + star, r["artifact"], r["backend"], precision, size, ratio, *quality,
             num("latency_p50_ms", "{:.3f}"), num("latency_p99_ms", "{:.3f}"), _load_text(r),
             num("throughput_ips", "{:,.0f}"), r["status"]]
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| " + " | ".join(h for h, _ in COLUMNS) + " |",
-             "|" + "".join("---:|" if numeric else "---|" for _, numeric in COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |" for r in report["rows"]]
+    cols, detect = columns(report), is_detect(report)
+    lines = ["| " + " | ".join(h for h, _ in cols) + " |",
+             "|" + "".join("---:|" if numeric else "---|" for _, numeric in cols)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, detect)) + " |" for r in report["rows"]]
     return "\n".join(lines)
 
 
@@ -168,12 +199,9 @@ def summary(report: dict) -> dict[str, str]:
     """The header facts as plain text (report.md adds Markdown around them, report.html HTML)."""
     b, ref = report["bench"], report["reference"]
     ran, reused, first, last = stage_times(report)
-    margin = 100 * row_margin({"accuracy": ref["accuracy"], "samples": ref.get("samples")})
     made = f"artifacts made {first} to {last}" if first else "artifact times not recorded (an older report)"
     return {
-        "accuracy": (f"FP32 reference {ref['artifact']}: {100 * ref['accuracy']:.2f}% on {ref['samples']:,} samples; "
-                     f"95% binomial interval ±{margin:.2f} points (Wilson). Differences inside an artifact's interval "
-                     "count as ties for the Pareto front (★)."),
+        "accuracy": _quality_text(report),
         "latency": (f"Latency: batch {b['batch']}, {b['iterations']} iterations after {b['warmup']} warm-up, "
                     f"{b['threads']} thread(s), each artifact through the same jetsonkit Runtime. Load = 1-minute load "
                     "average before–after each benchmark / cores: at or above the core count other work shares the "
@@ -183,6 +211,22 @@ def summary(report: dict) -> dict[str, str]:
                 f"earlier runs; {made}."),
         "size": "smaller = FP32 ONNX size / artifact size.",
     }
+
+
+def _quality_text(report: dict) -> str:
+    """The reference's quality and the interval the Pareto front counts as a tie."""
+    ref = report["reference"]
+    tie = "Differences inside an artifact's interval count as ties for the Pareto front (★)."
+    if is_detect(report):
+        return (f"FP32 reference {ref['artifact']}: mAP@0.5 {100 * ref['map50']:.2f}%, mAP@0.5:0.95 "
+                f"{100 * ref['map50_95']:.2f}% on {ref['samples']:,} images (pycocotools COCOeval, numpy NMS); 95% "
+                f"interval over the choice of images ±{100 * ref['map50_half_width']:.2f} / "
+                f"±{100 * ref['map50_95_half_width']:.2f} points (bootstrap, {ref.get('bootstrap_rounds', '?')} "
+                f"resamples). Gated metric: {report['metric']}. Boxes as FP32: the share of FP32's boxes scoring "
+                f">= 0.5 that the artifact finds again (same class, IoU >= 0.8). {tie}")
+    margin = 100 * row_margin({"accuracy": ref["accuracy"], "samples": ref.get("samples")})
+    return (f"FP32 reference {ref['artifact']}: {100 * ref['accuracy']:.2f}% on {ref['samples']:,} samples; "
+            f"95% binomial interval ±{margin:.2f} points (Wilson). {tie}")
 
 
 def _not_built(report: dict) -> list[dict]:
@@ -224,7 +268,7 @@ def report_markdown(report: dict) -> str:
 
 def plots(report: dict) -> dict[str, str]:
     """The report's plots: file name -> SVG text."""
-    metric = "top-1" if report["metric"] == "top1" else report["metric"]
+    metric = {"top1": "top-1", "map50": "mAP@0.5", "map50_95": "mAP@0.5:0.95"}.get(report["metric"], report["metric"])
     b = report["bench"]
     images = {
         PLOTS[0]: tradeoff_svg(report["rows"], "latency_p50_ms", f"latency p50 (ms, batch {b['batch']})", metric,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from .report import COLUMNS, PLOTS, describe_machine, stage_times, summary, table_cells
+from .report import PLOTS, columns, describe_machine, is_detect, stage_times, summary, table_cells
 
 __all__ = ["report_html"]
 
@@ -62,11 +62,11 @@ def _svg_inline(name: str, svg: str, cls: str = "plot") -> str:
 def _trade_off_table(report: dict) -> str:
     rows, classes = [], []
     for r in report["rows"]:
-        cells = [_e(c) for c in table_cells(r)]
+        cells = [_e(c) for c in table_cells(r, is_detect(report))]
         cells[1] = _code(r["artifact"]) if r.get("artifact") else "–"
         rows.append(cells)
         classes.append("front" if r.get("pareto_latency") else "")
-    return _table(list(COLUMNS), rows, classes)
+    return _table(list(columns(report)), rows, classes)
 
 
 def _not_built(report: dict) -> str:

@@ -23,6 +23,7 @@ from .._progress import warn
 from ..errors import CheckFailed, InputError, MissingDependencyError
 from . import steps
 from .gates import Budget, gate_rows
+from .detection import DetectionEval, is_detection
 from .measure import measure_artifact
 from .recipe import Recipe, TargetConfig, load_recipe
 from .report import build_report
@@ -243,7 +244,7 @@ def _files(*paths: str | None) -> list[Path]:
     return [Path(p) for p in paths if p]
 
 
-def _measure(run: _Run, label: str, path: Path, x, y, reference) -> tuple[dict, np.ndarray | None]:
+def _measure(run: _Run, label: str, path: Path, x, y, reference, task=None) -> tuple[dict, np.ndarray | None]:
     """Measure ``path`` (cached like a stage: by file hash, data and bench settings); outputs kept for agreement."""
     r = run.recipe
     outputs_file = run.out / "stages" / f"outputs-{path.name}.npy"
@@ -251,13 +252,13 @@ def _measure(run: _Run, label: str, path: Path, x, y, reference) -> tuple[dict, 
     holder: dict = {}
 
     def work() -> dict:
-        figures, out = measure_artifact(r, path, x, y, reference)
+        figures, out = measure_artifact(r, path, x, y, reference, task)
         with atomic_path(outputs_file) as tmp, open(tmp, "wb") as f:
             np.save(f, out)
         holder["out"] = out
         return figures
 
-    settings = {"evaluation": _plain(r.evaluation), "bench": _plain(r.bench)}
+    settings = {"evaluation": _plain(r.evaluation), "bench": _plain(r.bench), **_preprocess_key(r)}
     against = [run.model(False)] if reference is not None else []
     figures = run.store.run(f"measure-{path.name}", settings, [path, *against, *steps.data_files(r.evaluation.data)],
                             [rel], work)
@@ -287,16 +288,21 @@ def _compress(recipe: Recipe, chosen: list[TargetConfig], out: Path, force: bool
               on_stage: Callable[[StageRecord], None] | None) -> CompressResult:
     start = time.perf_counter()
     # first: bad evaluation data stops the run before any stage
-    x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)
+    task = None
+    if is_detection(recipe):
+        task = DetectionEval.load(recipe, steps.data_inputs(recipe))
+        x, y = task.x, None
+    else:
+        x, y = steps.load_data(recipe.evaluation.data, steps.data_inputs(recipe), recipe.preprocess)
     store = StageStore(out, force=force, on_stage=on_stage)
     run = _Run(recipe, out, store)
     run.make_models(any(t.sparsity for t in chosen))
     made = [(t, *run.artifact(t)) for t in chosen]
-    ref_figures, ref_out = _measure(run, "reference", run.model(False), x, y, None)
+    ref_figures, ref_out = _measure(run, "reference", run.model(False), x, y, None, task)
     measured: dict[Path, dict] = {run.model(False): ref_figures}
     for t, path, _ in made:
         if path is not None and path not in measured:
-            measured[path] = _measure(run, t.name, path, x, y, ref_out)[0]
+            measured[path] = _measure(run, t.name, path, x, y, ref_out, task)[0]
     report = build_report(recipe, out, made, measured, run.model(False), run.results, store.log,
                           time.perf_counter() - start)
     write_report(out, report)

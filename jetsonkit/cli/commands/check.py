@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..args import input_path
 
 NAME = "check"
-HELP = "gate a compress report in CI: accuracy drop, p99 latency, size ratio; exit 1 with the failing rows"
+HELP = "gate a compress report in CI: accuracy / mAP drop, p99 latency, size ratio; exit 1 with the failing rows"
 DESCRIPTION = (HELP + ". Every measured target row is gated (or only --target ones); a row not built on this "
                "machine is listed as not gated unless --require-built. Exit 0 all pass, 1 a gate failed, 2 bad input.")
 
@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
     input_path(parser, "report", help="report.json written by jetsonkit compress (or its folder)")
     parser.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
                         help="largest allowed drop vs FP32, in percentage points (e.g. 0.5)")
+    parser.add_argument("--max-map-drop", type=float, metavar="POINTS",
+                        help="detection reports: largest allowed drop of the recipe's mAP (map50 or map50_95) vs "
+                        "FP32, in points (e.g. 1)")
     parser.add_argument("--max-latency-p99-ms", type=float, metavar="MS", help="largest allowed p99 latency")
     parser.add_argument("--min-size-ratio", type=float, metavar="X",
                         help="smallest allowed FP32-size / artifact-size ratio (e.g. 3.5 for INT8)")
@@ -33,9 +36,11 @@ def run(args):
             flag = "--" + key.replace("_", "-")
             raise UsageError(f"{flag} {getattr(args, key)} is not a usable gate ({problem})",
                              hint=f"e.g. {flag} {BUDGET_EXAMPLES[key]}")
-    budget = Budget(args.max_accuracy_drop, args.max_latency_p99_ms, args.min_size_ratio, args.require_built)
+    budget = Budget(args.max_accuracy_drop, args.max_latency_p99_ms, args.min_size_ratio, args.require_built,
+                    max_map_drop=args.max_map_drop)
     if budget.empty and not args.require_built:
-        raise UsageError("no gate given", hint="pass --max-accuracy-drop, --max-latency-p99-ms and/or --min-size-ratio")
+        raise UsageError("no gate given", hint="pass --max-accuracy-drop, --max-map-drop, --max-latency-p99-ms and/or "
+                         "--min-size-ratio")
     report = load_report(args.report)
     verdicts = gate_rows(report["rows"], budget, args.target)
     table = verdict_table(verdicts)
