@@ -81,20 +81,19 @@ def _figure(row: dict, key: str) -> float | None:
     return float(value)
 
 
+def _drop_failure(row: dict, key: str, limit: float | None, what: str, missing: str = "") -> list[str]:
+    """The failure of a drop gate (``limit`` points) on the row's signed difference ``key`` to FP32."""
+    if limit is None:
+        return []
+    delta = _figure(row, key)
+    if delta is None:
+        return [f"{what} drop not measured ({row.get(key)!r}{missing})"]
+    return [f"{what} drop {-delta:.2f} > {limit:g} points"] if -delta > limit + 1e-9 else []
+
+
 def _row_failures(row: dict, b: Budget) -> list[str]:
-    fails = []
-    delta = _figure(row, "delta_points")
-    if b.max_accuracy_drop is not None:
-        if delta is None:
-            fails.append(f"accuracy drop not measured ({row.get('delta_points')!r})")
-        elif -delta > b.max_accuracy_drop + 1e-9:
-            fails.append(f"accuracy drop {-delta:.2f} > {b.max_accuracy_drop:g} points")
-    map_delta = _figure(row, "map_delta_points")
-    if b.max_map_drop is not None:
-        if map_delta is None:
-            fails.append(f"mAP drop not measured ({row.get('map_delta_points')!r}: not a detection report?)")
-        elif -map_delta > b.max_map_drop + 1e-9:
-            fails.append(f"mAP drop {-map_delta:.2f} > {b.max_map_drop:g} points")
+    fails = _drop_failure(row, "delta_points", b.max_accuracy_drop, "accuracy")
+    fails += _drop_failure(row, "map_delta_points", b.max_map_drop, "mAP", ": not a detection report?")
     p99 = _figure(row, "latency_p99_ms")
     if b.max_latency_p99_ms is not None:
         if p99 is None or math.isinf(p99):
