@@ -1,10 +1,12 @@
 """Pre-processing: a picture -> the network's input tensor.
 
 * :class:`PreprocessSpec` (``config.py``): what to do (resize mode, colour order, mean / std / scale, dtype,
-  layout, size), stored with each artifact (``metadata.py``) and used by calibration, evaluation and the runtime;
-  :meth:`PreprocessSpec.apply` is the CPU implementation (``image.py``, on the numpy reference).
-* :class:`Preprocess` (``core.py``): the camera-frame step (RGB / BGR / NV12 / YUYV, pitched) on the CPU (the
-  numpy reference) or the CUDA kernels of ``kernels/preprocess.cu``, writing straight into a device buffer.
+  layout, size), stored with each artifact (``metadata.py``) and used by calibration, evaluation and the runtime.
+* One CPU implementation: :func:`reference.to_tensor` (numpy, the definition), run through :func:`fast.to_tensor`
+  (the native C path of ``_frame.c`` where it applies, byte-identical); :meth:`PreprocessSpec.apply` calls it.
+* :class:`Preprocess` (``core.py``): the camera-frame step (RGB / BGR / NV12 / YUYV, pitched): a spec plus a
+  source format, on the CPU (the implementation above) or the CUDA kernels of ``kernels/preprocess.cu``, writing
+  straight into a device buffer.
 
 numpy only at import; the CUDA driver is loaded at first GPU use.
 """

@@ -21,9 +21,9 @@ Fields (all validated; unknown keys in :meth:`PreprocessSpec.from_dict` are refu
   are, for int8-I/O models; scale / mean / std must then keep their defaults).
 * ``layout``: ``NCHW`` | ``NHWC`` of the output.
 
-The arithmetic is the numpy reference of the camera path (:mod:`.reference`: fixed-point bilinear resize with
-half-pixel centres, the letterbox rule, float32 normalisation in one order); :meth:`PreprocessSpec.apply` is the
-single CPU implementation built on it.
+The arithmetic is the numpy reference of the camera path (:func:`.reference.to_tensor`: fixed-point bilinear
+resize with half-pixel centres, the letterbox rule, float32 normalisation in one order), the one CPU definition;
+:meth:`PreprocessSpec.apply` runs it through :mod:`.fast` (the native C path, byte-identical, where it applies).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Union
 import numpy as np
 
 from ..errors import ConfigError
+from .spec import NormSpec, letterbox_box, norm_spec
 
 __all__ = ["PreprocessSpec", "Geometry", "RESIZE_MODES", "COLORS", "LAYOUTS", "OUTPUT_DTYPES"]
 
@@ -204,10 +205,10 @@ class PreprocessSpec:
 
     def output_shape(self) -> tuple[int, int, int, int]:
         """(1, C, H, W) or (1, H, W, C); needs ``size``."""
-        h, w = self._need_size()
+        h, w = self.need_size()
         return (1, self.channels, h, w) if self.layout == "NCHW" else (1, h, w, self.channels)
 
-    def _need_size(self) -> tuple[int, int]:
+    def need_size(self) -> tuple[int, int]:
         if self.size is None:
             raise ConfigError("pre-processing spec has no size",
                               hint="give size: [H, W], or let jetsonkit read it off the model input")
@@ -215,13 +216,36 @@ class PreprocessSpec:
 
     def geometry(self, frame_w: int, frame_h: int) -> Geometry:
         """Where a ``frame_w`` x ``frame_h`` frame lands in the output (see :class:`Geometry`)."""
-        from .image import geometry
+        out_h, out_w = self.need_size()
+        if self.resize == "letterbox":
+            box = letterbox_box(frame_w, frame_h, out_w, out_h)
+            return Geometry((0, 0, frame_w, frame_h), (box.x, box.y, box.w, box.h))
+        if self.resize == "center_crop":
+            return Geometry(_crop_window(frame_w, frame_h, out_w, out_h, self.crop), (0, 0, out_w, out_h))
+        return Geometry((0, 0, frame_w, frame_h), (0, 0, out_w, out_h))
 
-        return geometry(self, frame_w, frame_h)
+    def norm(self) -> NormSpec:
+        """The float32 normalisation constants (one mean / std per channel, 1 / std precomputed)."""
+        def three(v):
+            return v * 3 if len(v) == 1 else v
 
-    def apply(self, image: np.ndarray, fmt: str = "rgb") -> np.ndarray:
+        return norm_spec(self.scale, three(self.mean), three(self.std))
+
+    def apply(self, image: np.ndarray, fmt: str = "rgb", matrix: str = "bt601") -> np.ndarray:
         """One frame -> the network input, batch axis included. ``image``: (H, W, 3) uint8 in ``fmt`` order
-        (rgb | bgr), or an nv12 / yuyv frame (see :func:`.spec.check_frame`)."""
-        from .image import to_tensor
+        (rgb | bgr), or an nv12 / yuyv frame (see :func:`.spec.check_frame`; ``matrix`` its YUV matrix). Runs
+        :func:`.fast.to_tensor`: the native C path where it applies, else the numpy reference; the same bytes."""
+        from .fast import to_tensor
 
-        return to_tensor(self, image, fmt)
+        return to_tensor(self, image, fmt, matrix)
+
+
+def _crop_window(frame_w: int, frame_h: int, out_w: int, out_h: int, crop: float) -> tuple[int, int, int, int]:
+    """The centred window with the output's aspect ratio, ``crop`` times the largest such window (rounded)."""
+    if frame_w * out_h >= frame_h * out_w:  # the frame is wider than the output: full height
+        win_w, win_h = frame_h * out_w / out_h, float(frame_h)
+    else:
+        win_w, win_h = float(frame_w), frame_w * out_h / out_w
+    w = min(frame_w, max(1, round(win_w * crop)))
+    h = min(frame_h, max(1, round(win_h * crop)))
+    return (frame_w - w) // 2, (frame_h - h) // 2, w, h

@@ -4,8 +4,10 @@
     x = pre(frame)                                   # numpy result (CPU reference or GPU + copy back)
     box = pre.run_into(frame, device_ptr, stream)    # GPU: write straight into a device buffer on a stream
 
-The CPU path *is* the reference (:mod:`.reference`); the GPU path runs ``kernels/preprocess.cu`` and matches it
-bit for bit (tests/kernels). Frames are validated before any launch.
+The step is a :class:`~.config.PreprocessSpec` (``spec``) plus a source format, a YUV matrix and a device. The CPU
+path is the one CPU implementation (:func:`.fast.to_tensor`: the numpy reference :func:`.reference.to_tensor`, or
+the native C path with its bytes); the GPU path runs ``kernels/preprocess.cu`` and matches the reference bit for
+bit (tests/kernels). Frames are validated before any launch.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from .._progress import info
 from ..errors import ConfigError, JetsonkitError
-from . import reference
+from . import fast, reference
 from ._params import NCHW_KERNELS, make_params
+from .config import PreprocessSpec
 from .spec import DTYPES, MODES, YUV_MATRICES, Box, FrameInfo, check_frame, norm_spec, output_box
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,6 +32,10 @@ def _size(size) -> tuple[int, int]:
         raise ConfigError(f"output size {size!r} is not a positive int or a (height, width) pair of ints <= 16384",
                           hint="for example Preprocess((640, 640), ...)")
     return int(hw[0]), int(hw[1])
+
+
+def _per_channel(value) -> tuple[float, ...]:
+    return (float(value),) if np.isscalar(value) else tuple(float(v) for v in value)
 
 
 def _choose(name: str, value: str, allowed) -> str:
@@ -59,7 +66,10 @@ class Preprocess:
         if not isinstance(pad, (int, np.integer)) or not 0 <= pad <= 255:
             raise ConfigError(f"pad={pad!r} is not a uint8 value", hint="use an int in 0..255 (YOLO uses 114)")
         self.pad = int(pad)
-        self.norm = norm_spec(scale, mean, std)
+        self.norm = norm_spec(scale, mean, std)  # checked here first: the messages name Preprocess's arguments
+        self.spec = PreprocessSpec(size=(self.height, self.width), resize="stretch" if mode == "resize" else mode,
+                                   pad=self.pad, color=self.out_order, scale=scale, mean=_per_channel(mean),
+                                   std=_per_channel(std), dtype=self.dtype)  # the CPU path's definition
         self._staging: dict[int, object] = {}  # stream handle -> cuda.Staging (one upload buffer per stream)
         self._lock = threading.Lock()
 
@@ -81,11 +91,8 @@ class Preprocess:
         return check_frame(frame, self.src_format)
 
     def reference(self, frame: np.ndarray) -> np.ndarray:
-        """The numpy result (what the kernels must equal)."""
-        info_ = self.check(frame)
-        return reference.preprocess_reference(
-            frame, self.src_format, self.box(info_.width, info_.height), self.width, self.height, norm=self.norm,
-            out_order=self.out_order, pad=self.pad, dtype=self.dtype, matrix=self.yuv_matrix)
+        """The numpy result (what the kernels and the native C path must equal)."""
+        return reference.to_tensor(self.spec, frame, self.src_format, self.yuv_matrix)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         return self.run(frame)
@@ -93,7 +100,7 @@ class Preprocess:
     def run(self, frame: np.ndarray) -> np.ndarray:
         """Frame -> (1, 3, H, W) numpy array, on the device this step resolved to."""
         if self._resolve_device() == "cpu":
-            return self.reference(frame)
+            return fast.to_tensor(self.spec, frame, self.src_format, self.yuv_matrix)
         return self._run_cuda_to_host(frame)
 
     def run_into(self, frame, device_ptr, stream=None) -> Box:

@@ -1,4 +1,5 @@
-"""numpy reference of the CUDA kernels in ``kernels/preprocess.cu``: the definition they must match bit for bit.
+"""The numpy reference: the one CPU definition of the frame step (:func:`to_tensor`), which the native C path
+(``_frame.c``) and the CUDA kernels in ``kernels/preprocess.cu`` must match bit for bit.
 
 Rounding, stated once (the kernels follow it operation by operation):
 
@@ -120,13 +121,32 @@ def normalize_nchw(img: np.ndarray, norm: NormSpec, dtype: str = "float32") -> n
     return t[None].astype(np.float16) if dtype == "float16" else t[None]
 
 
-def preprocess_reference(frame: np.ndarray, fmt: str, box: Box, dst_w: int, dst_h: int, *, norm: NormSpec,
-                         out_order: str = "rgb", pad: int = 114, dtype: str = "float32",
-                         matrix: str = "bt601") -> np.ndarray:
-    """The whole step on the CPU: frame -> (1, 3, dst_h, dst_w) network input. What every kernel must equal."""
-    rgb = to_rgb8(frame, fmt, matrix)
-    canvas = place_in_box(rgb, box, dst_w, dst_h, pad)
-    if out_order == "bgr":
-        canvas = canvas[..., ::-1]
-    return normalize_nchw(canvas, norm, dtype)
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W) uint8 grey by Pillow's ``convert("L")`` rule: ITU-R 601-2 luma in 16-bit fixed
+    point, ``(R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16`` (Pillow, src/libImaging/Convert.c, ``L24``)."""
+    x = rgb.astype(np.int32)
+    return ((x[..., 0] * 19595 + x[..., 1] * 38470 + x[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
 
+
+def to_tensor(spec, frame: np.ndarray, fmt: str = "rgb", matrix: str = "bt601") -> np.ndarray:
+    """The whole step on the CPU: ``frame`` (rgb | bgr (H, W, 3) uint8, nv12, yuyv) -> the network input that
+    ``spec`` (a :class:`~.config.PreprocessSpec`) describes, (1, C, H, W) or (1, H, W, C). What the native C path
+    and the CUDA kernels must equal byte for byte.
+
+    Frame -> uint8 RGB (``matrix`` for YUV), channel order / luma, the source window (center crop) or the
+    letterbox box, fixed-point bilinear resize into the canvas, float32 normalisation, layout."""
+    out_h, out_w = spec.need_size()
+    info = check_frame(frame, fmt)
+    rgb = to_rgb8(frame, fmt, matrix)
+    if spec.color == "gray":
+        pixels = luma(rgb)[..., None]
+    else:
+        pixels = rgb[..., ::-1] if spec.color == "bgr" else rgb  # per-channel resize: swapping first is exact
+    geo = spec.geometry(info.width, info.height)
+    sx, sy, sw, sh = geo.src
+    canvas = place_in_box(pixels[sy:sy + sh, sx:sx + sw], Box(*geo.dst), out_w, out_h, spec.pad)
+    if spec.dtype == "uint8":
+        out = np.ascontiguousarray(canvas.transpose(2, 0, 1))[None]
+    else:
+        out = normalize_nchw(canvas, spec.norm(), spec.dtype)
+    return np.ascontiguousarray(out.transpose(0, 2, 3, 1)) if spec.layout == "NHWC" else out

@@ -27,7 +27,7 @@ class FrameFeed:
     """What ``infer_frame`` does: run ``spec`` on a frame in ``fmt`` and feed the result to input ``name``.
 
     ``gpu``: a :class:`~jetsonkit.preprocess.Preprocess` step given instead of a spec (always NCHW output, its own
-    source format); the CPU backends run its numpy reference, the TensorRT backend its CUDA kernels."""
+    source format); the CPU backends run the CPU frame step on its spec, the TensorRT backend its CUDA kernels."""
 
     name: str
     spec: PreprocessSpec | None
@@ -37,21 +37,17 @@ class FrameFeed:
 
     def tensor(self, frame: np.ndarray, fmt: str | None = None) -> tuple[np.ndarray, Geometry]:
         """(input tensor, where the frame landed in it)."""
-        if self.gpu is not None:
-            info = self.gpu.check(frame)
-            x = self.gpu.reference(frame)
-            return (np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else x), \
-                self.geometry(info.width, info.height)
         from ..preprocess.fast import to_tensor
 
+        if self.gpu is not None:
+            info = self.gpu.check(frame)
+            x = to_tensor(replace(self.gpu.spec, layout=self.layout), frame, self.gpu.src_format, self.gpu.yuv_matrix)
+            return x, self.geometry(info.width, info.height)
         fmt = self.fmt if fmt is None else check_format(fmt)
         return to_tensor(self.spec, frame, fmt), self.spec.geometry(frame.shape[1], frame.shape[0])
 
     def geometry(self, frame_w: int, frame_h: int) -> Geometry:
-        if self.gpu is not None:
-            box = self.gpu.box(frame_w, frame_h)
-            return Geometry((0, 0, frame_w, frame_h), (box.x, box.y, box.w, box.h))
-        return self.spec.geometry(frame_w, frame_h)
+        return (self.gpu.spec if self.gpu is not None else self.spec).geometry(frame_w, frame_h)
 
 
 def check_format(fmt: Any) -> str:

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from jetsonkit.errors import JetsonkitError
-from jetsonkit.preprocess import Preprocess, PreprocessSpec, _native, fast
+from jetsonkit.preprocess import Preprocess, _native, fast
 from jetsonkit.preprocess import reference as ref
 from jetsonkit.doctor import cpu_name as cpu_model  # noqa: E402
 
@@ -139,11 +139,10 @@ def main() -> int:
         for w, h in FRAMES:
             frame = make_frame(fmt, w, h, rng)
             pre = Preprocess(OUT, src_format=fmt, mean=MEAN, std=STD, device="cpu")
-            row = {"format": fmt, "frame": f"{w}x{h}", "numpy_ms": best_ms(lambda: pre(frame), reps)}
+            row = {"format": fmt, "frame": f"{w}x{h}", "numpy_ms": best_ms(lambda: pre.reference(frame), reps)}
             if fmt == "bgr" and _native.function() is not None:
-                spec = PreprocessSpec(size=(OUT, OUT), resize="letterbox", mean=MEAN, std=STD)
-                row["native_ms"] = best_ms(lambda: fast.to_tensor(spec, frame, "bgr"), reps)
-                row["native_equals_numpy"] = fast.to_tensor(spec, frame, "bgr").tobytes() == pre(frame).tobytes()
+                row["native_ms"] = best_ms(lambda: fast.to_tensor(pre.spec, frame, "bgr"), reps)
+                row["native_equals_numpy"] = pre(frame).tobytes() == pre.reference(frame).tobytes()
             if cv2 is not None:
                 run, picture = opencv_pipeline(cv2, pre)
                 row["opencv_ms"] = best_ms(lambda: run(frame), reps)

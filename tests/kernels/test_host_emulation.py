@@ -11,13 +11,19 @@ import ctypes
 import numpy as np
 import pytest
 
+from jetsonkit.preprocess import Preprocess, spec
 from jetsonkit.preprocess import reference as ref
-from jetsonkit.preprocess import spec
 from jetsonkit.preprocess._params import JkParams
 
 from .conftest import pitched
 
-IMAGENET = spec.norm_spec(1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET = spec.norm_spec(1 / 255, MEAN, STD)
+
+
+def _step(fmt, ow, oh, **kw) -> Preprocess:
+    """The CPU step whose numpy reference the kernels must equal (the GPU path launches them with its params)."""
+    return Preprocess((oh, ow), src_format=fmt, mean=MEAN, std=STD, device="cpu", **kw)
 
 
 def _frame(rng, fmt, w, h):
@@ -49,10 +55,10 @@ def test_nchw_kernels_equal_reference_bit_for_bit(host_kernels, rng, fmt, dtype)
         frame = _frame(rng, fmt, w, h)
         h, w = (frame.shape[0] * 2 // 3, frame.shape[1]) if fmt == "nv12" else frame.shape[:2]
         for mode, order in (("letterbox", "rgb"), ("resize", "bgr")):
-            box = spec.output_box(mode, w, h, ow, oh)
-            kw = dict(norm=IMAGENET, out_order=order, pad=114, dtype=dtype)
-            got = host_kernels.nchw(frame, fmt, box, ow, oh, **kw)
-            want = ref.preprocess_reference(frame, fmt, box, ow, oh, **kw)
+            step = _step(fmt, ow, oh, mode=mode, out_order=order, pad=114, dtype=dtype)
+            got = host_kernels.nchw(frame, fmt, step.box(w, h), ow, oh, norm=step.norm, out_order=order, pad=114,
+                                    dtype=dtype)
+            want = step.reference(frame)
             np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=f"{fmt} {w}x{h}->{ow}x{oh} {mode}")
 
 
@@ -64,7 +70,7 @@ def test_pitched_frames_read_only_their_pixels(host_kernels, rng, fmt):
     assert info.pitch == frame[0].nbytes + 11
     box = spec.letterbox_box(38, 26, 24, 24)
     got = host_kernels.nchw(view, fmt, box, 24, 24, norm=IMAGENET)
-    np.testing.assert_array_equal(got, ref.preprocess_reference(frame, fmt, box, 24, 24, norm=IMAGENET))
+    np.testing.assert_array_equal(got, _step(fmt, 24, 24).reference(frame))
 
 
 @pytest.mark.parametrize("matrix", sorted(spec.YUV_MATRICES))

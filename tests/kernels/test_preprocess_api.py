@@ -58,8 +58,10 @@ def test_cpu_path_is_the_reference_and_reports_geometry(rng):
     box = pre.box(1280, 720)
     assert box == spec.Box(0, 12, 640, 360)
     norm = spec.norm_spec(1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    want = ref.preprocess_reference(frame, "bgr", box, 640, 384, norm=norm, dtype="float16")
+    resized = ref.place_in_box(frame[..., ::-1], box, 640, 384, pad=114)  # BGR frame -> RGB, letterboxed
+    want = ref.normalize_nchw(resized, norm, "float16")
     np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(pre.reference(frame), want)
     pad = np.float16((114 / 255 - 0.485) / 0.229)
     assert abs(float(out[0, 0, 0, 0]) - float(pad)) < 1e-2  # the letterbox rows hold the normalised pad value
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from jetsonkit.preprocess import PreprocessSpec, spec
 from jetsonkit.preprocess import reference as ref
-from jetsonkit.preprocess import spec
 
 # ---------------------------------------------------------------- resize
 
@@ -206,9 +206,10 @@ def test_whole_step_equals_convert_then_resize_then_normalise(rng, fmt):
     h, w = 38, 54
     shape = {"rgb": (h, w, 3), "bgr": (h, w, 3), "nv12": (h * 3 // 2, w), "yuyv": (h, w, 2)}[fmt]
     frame = rng.integers(0, 256, shape, dtype=np.uint8)
-    norm = spec.norm_spec(1.0, 0.0, 1.0)  # identity: the output is the uint8 picture itself
     box = spec.letterbox_box(w, h, 32, 32)
-    out = ref.preprocess_reference(frame, fmt, box, 32, 32, norm=norm, out_order="bgr", pad=7)
+    # identity normalisation: the output is the uint8 picture itself
+    step = PreprocessSpec(size=(32, 32), resize="letterbox", pad=7, color="bgr", scale=1.0)
+    out = ref.to_tensor(step, frame, fmt)
     to_rgb = {"rgb": lambda f: f, "bgr": lambda f: f[..., ::-1], "nv12": ref.nv12_to_rgb, "yuyv": ref.yuyv_to_rgb}
     rgb = to_rgb[fmt](frame)
     picture = ref.place_in_box(rgb, box, 32, 32, pad=7)[..., ::-1]

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from jetsonkit.preprocess import PreprocessSpec, _native, fast, image
+from jetsonkit.preprocess import PreprocessSpec, _native, fast, reference
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -32,7 +32,7 @@ def test_native_bytes_equal_numpy(native, resize, color, layout, dtype):
                           pad=114, **norm)
     for h, w, fmt in [(37, 91, "bgr"), (120, 33, "rgb"), (48, 64, "bgr"), (5, 7, "rgb")]:
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        got, want = fast.to_tensor(spec, frame, fmt), image.to_tensor(spec, frame, fmt)
+        got, want = fast.to_tensor(spec, frame, fmt), reference.to_tensor(spec, frame, fmt)
         assert got.dtype == want.dtype and got.shape == want.shape
         assert got.tobytes() == want.tobytes(), f"{h}x{w} {fmt}"
 
@@ -44,9 +44,9 @@ def test_pitched_frame_and_float16_extremes(native):
     frame = wide[:, 20:150]  # rows pitched (a view of a wider buffer)
     spec = PreprocessSpec(size=(32, 32), resize="letterbox", scale=300.0, mean=(0, 10, -5), std=(1e-3, 1, 2),
                           dtype="float16")  # values far outside float16's range: inf, and tiny subnormals
-    assert fast.to_tensor(spec, frame, "bgr").tobytes() == image.to_tensor(spec, frame, "bgr").tobytes()
+    assert fast.to_tensor(spec, frame, "bgr").tobytes() == reference.to_tensor(spec, frame, "bgr").tobytes()
     tiny = PreprocessSpec(size=(16, 16), scale=1e-7, dtype="float16")
-    assert fast.to_tensor(tiny, frame, "rgb").tobytes() == image.to_tensor(tiny, frame, "rgb").tobytes()
+    assert fast.to_tensor(tiny, frame, "rgb").tobytes() == reference.to_tensor(tiny, frame, "rgb").tobytes()
 
 
 def test_native_can_be_turned_off(monkeypatch):
@@ -54,4 +54,4 @@ def test_native_can_be_turned_off(monkeypatch):
     assert _native.function() is None and fast.backend() == "numpy (JETSONKIT_NATIVE=0)"
     frame = np.zeros((10, 10, 3), np.uint8)
     spec = PreprocessSpec(size=(8, 8))
-    assert fast.to_tensor(spec, frame).tobytes() == image.to_tensor(spec, frame).tobytes()
+    assert fast.to_tensor(spec, frame).tobytes() == reference.to_tensor(spec, frame).tobytes()

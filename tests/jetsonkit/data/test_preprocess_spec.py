@@ -134,3 +134,35 @@ def test_letterbox_geometry_maps_boxes_back():
 def test_missing_size_is_a_config_error():
     with pytest.raises(ConfigError, match="no size"):
         PreprocessSpec().apply(_frame(4, 4))
+
+
+def test_preprocess_step_is_a_spec_and_its_cpu_run_gives_the_reference_bytes():
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    pre = Preprocess((24, 32), src_format="bgr", out_order="bgr", mode="resize", mean=mean, std=std, pad=7,
+                     dtype="float16", device="cpu")
+    assert pre.spec == PreprocessSpec(size=(24, 32), resize="stretch", pad=7, color="bgr", mean=mean, std=std,
+                                      dtype="float16")
+    frame = _frame(37, 61)
+    assert pre(frame).tobytes() == pre.reference(frame).tobytes()  # native C (where built) or numpy: same bytes
+    nv12 = np.random.default_rng(5).integers(0, 256, (36, 40), dtype=np.uint8)
+    for matrix in ("bt601", "bt709"):
+        yuv = Preprocess((16, 16), src_format="nv12", yuv_matrix=matrix, device="cpu")
+        want = ref.normalize_nchw(ref.place_in_box(ref.nv12_to_rgb(nv12, matrix), yuv.box(40, 24), 16, 16, 114),
+                                  yuv.norm)
+        assert yuv(nv12).tobytes() == want.tobytes()
+
+
+def test_one_cpu_frame_step():
+    """The numpy building blocks are composed into the frame step in one place, reference.to_tensor; everything else
+    (PreprocessSpec.apply, Preprocess on the CPU, the runtime's frame feed, image folders) goes through it."""
+    import ast
+    from pathlib import Path
+
+    import jetsonkit
+
+    root = Path(jetsonkit.__file__).parent
+    blocks = {"place_in_box", "normalize_nchw", "resize_bilinear_u8"}
+    users = {str(p.relative_to(root)) for p in root.rglob("*.py")
+             for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+             if (isinstance(n, ast.Name) and n.id in blocks) or (isinstance(n, ast.Attribute) and n.attr in blocks)}
+    assert users == {"preprocess/reference.py"}
