@@ -1,10 +1,11 @@
-"""The import graph of jetsonkit/ and calibrators/ has no circle that crosses a package boundary.
+"""The import graph of jetsonkit/ and calibrators/ has no circle at all.
 
 Every import counts, at module level or inside a function (a deferred import still ties the two modules together).
-A package is a subpackage (``jetsonkit.convert``), a top-level module (``jetsonkit.calibrate``) or ``calibrators``.
-A circle of modules inside one package (a registry and the module it registers into) is that package's own business;
-a circle through two packages is a lower layer reaching up (the old calibrate -> datasource -> evaluate -> convert ->
-ranges -> calibrate).
+A circle through two packages is a lower layer reaching up (the old calibrate -> datasource -> evaluate -> convert ->
+ranges -> calibrate); one inside a package is the same thing at a smaller scale (a registry importing the modules
+that register into it, a value object calling the implementation built on it). The shared piece goes down a layer:
+convert/graph.py (Node, Graph), convert/registry.py (the op registry), pipeline/report_files.py (writing, above
+both renderers), PreprocessSpec's own geometry (below the frame step that uses it).
 """
 
 from __future__ import annotations
@@ -13,11 +14,6 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _unit(module: str) -> str:
-    parts = module.split(".")
-    return ".".join(parts[:2]) if parts[0] == "jetsonkit" else parts[0]
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -89,11 +85,11 @@ def test_cycle_finder_finds_a_planted_circle():
     assert cycles(graph) == [["a", "b", "c"]]
 
 
-def test_no_import_circle_crosses_packages():
+def test_no_import_circle():
     modules = import_graph(REPO)
     assert len(modules) > 100 and "jetsonkit.calibrate" in modules["jetsonkit.convert.tflite"]
-    crossing = [c for c in cycles(modules) if len({_unit(m) for m in c}) > 1]
-    assert crossing == [], "import circle through several packages (a lower layer reaching up)"
+    assert "jetsonkit.convert.registry" in modules["jetsonkit.convert.lower"]  # relative imports count
+    assert cycles(modules) == [], "import circle (move the shared piece down a layer)"
 
 
 def test_calibrators_imports_nothing_of_jetsonkit():
