@@ -38,7 +38,7 @@ import numpy as np
 from .errors import UnknownMethodError
 from .histogram import Histogram, HistogramCollector
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "REGISTRY", "OPTIONS", "Method", "MethodOption", "check_method",
+__all__ = ["METHODS", "DEFAULT_METHOD", "REGISTRY", "OPTIONS", "Method", "MethodOption", "check_method", "markdown_table",
            "check_options", "compute_amax", "amax_from_histogram", "entropy_amax", "percentile_amax", "mse_amax",
            "minmax_amax", "auto_amax", "auto_choice", "merge_and_expand", "kl_divergences", "flatten_spikes"]
 
@@ -237,6 +237,21 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
 METHODS = tuple(REGISTRY)
 DEFAULT_METHOD = "mse"  # measured on the zoo (scripts/bench/zoo.py, docs/quantize.md): best output SQNR on every model
 OPTIONS = {o.name: o for m in REGISTRY.values() for o in m.options}  # every user-facing option, by name
+
+
+def markdown_table() -> str:
+    """The method table of docs/calibration.md, generated from :data:`REGISTRY` (``scripts/gen_docs.py`` writes
+    it; a test checks it is current)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| method | the range (amax) it picks | options: CLI flag / recipe key (default) |", "|---|---|---|"]
+    for m in REGISTRY.values():
+        options = "; ".join(f"`--{o.name.replace('_', '-')}` / `calibration.{o.name}`: {cell(o.help)} "
+                            f"({o.default:g})" for o in m.options) or "none"
+        name = f"`{m.name}` (default)" if m.name == DEFAULT_METHOD else f"`{m.name}`"
+        rows.append(f"| {name} | {cell(m.help)} | {options} |")
+    return "\n".join(rows) + "\n"
 
 
 def check_method(method: str) -> str:

@@ -3,7 +3,7 @@
 The tensors are exactly the activations the Q/DQ stage quantizes (``jetsonkit.quantize.placement
 .calibration_tensors``): they are added as extra graph outputs, so one ONNX Runtime run per batch yields all of
 them, and each feeds a streaming |x| histogram (:mod:`calibrators`, constant memory, one pass). The ranges then
-come from ``entropy`` (TensorRT's KL algorithm), ``percentile``, ``mse`` or ``minmax``.
+come from a method of ``calibrators.REGISTRY`` (``entropy``: TensorRT's KL algorithm, ``percentile``, ``mse``, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ._io import check_output_path, check_output_suffix, write_text_atomic
 from ._memory import DEFAULT_MAX_MEMORY, parse_size, split_memory
 from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
-from .data import DataSpec, InputInfo
+from .data import InputInfo, for_model
 from .errors import ConfigError, DataError, InputSpecError, UsageError
 from .settings import SettingError, check, option
 
@@ -227,8 +227,6 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     tensors exposed per ONNX Runtime run (:mod:`jetsonkit._memory`)."""
     import calibrators
 
-    from .preprocess.metadata import from_onnx
-
     model = load_onnx(onnx_path, purpose="calibration")
     if tensors is None:
         from .quantize.placement import calibration_tensors
@@ -244,9 +242,7 @@ def collect(onnx_path: str | os.PathLike, data: Any, *, tensors: Sequence[str] |
     if max_memory is not None:
         batch_size, groups = _memory_split(session, inputs, tensors, batch_size, max_memory)
     collector = calibrators.HistogramCollector(num_bins)
-    spec = DataSpec.parse(data, preprocess=preprocess)
-    if spec.preprocess is None and spec.kind in ("images", "coco", "yolo"):
-        spec = DataSpec.parse(spec, preprocess=from_onnx(model))
+    spec = for_model(data, model, preprocess)
     stream = spec.batches(inputs, batch_size=batch_size, max_samples=max_samples)
     for name in tensors:  # created up front: workers then update disjoint histograms, never the dict
         collector.histograms.setdefault(name, calibrators.Histogram(num_bins=num_bins))

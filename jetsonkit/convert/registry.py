@@ -4,7 +4,7 @@ The lowerings in :mod:`.ops` register themselves here with :func:`lowers` when :
 :class:`~.lower.Lowering` looks each node up here. ``int8`` says whether the op runs on TFLite's int8 kernels in a
 full-integer model (True), runs as a float island between DEQUANTIZE / QUANTIZE (False: TFLite has no int8 kernel
 for it, or int8 would lose too much), or depends on the node (a callable). The table in docs/tflite.md is
-:func:`markdown_table` of this registry (``scripts/gen_tflite_ops.py`` writes it; a test checks it is current).
+:func:`markdown_table` of this registry (``scripts/gen_docs.py`` writes it; a test checks it is current).
 """
 
 from __future__ import annotations

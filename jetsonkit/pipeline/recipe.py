@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
 from ..qat.stage import QatSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
+from ..quantize.stage import QuantizeSettings
 from ..settings import SettingError, check
 from .gates import BUDGET_EXAMPLES, budget_problem
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
@@ -99,15 +100,13 @@ class PruneConfig:
     finetune: FinetuneConfig | None = None
 
 
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """``plan`` (a precision-plan file) or ``auto_budget`` (top-1 drop in points allowed; needs ``data``)."""
+@dataclass(frozen=True, kw_only=True)
+class QuantizeConfig(QuantizeSettings):
+    """``stages.quantize``: the quantize stage's own settings (:class:`jetsonkit.quantize.stage.QuantizeSettings`:
+    ``plan`` or ``auto_budget``, ``mode``, ``weights``; same defaults and checks as ``jetsonkit quantize``'s flags)
+    plus the validation ``data`` that ``auto_budget`` needs."""
 
-    plan: str | None = None
-    auto_budget: float | None = None
     data: str | None = None
-    mode: str = "all_but_one"
-    weights: str = "int8"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,10 +324,7 @@ def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelCon
             ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data, path + ("data",))})
             prune = PruneConfig(**{**prune.__dict__, "finetune": ft})
     q = s.quantize
-    _choice(doc, q.weights, ("int8", "qdq"), ("stages", "quantize", "weights"))
-    _choice(doc, q.mode, ("all_but_one", "one_at_a_time"), ("stages", "quantize", "mode"))
-    if q.plan is not None and q.auto_budget is not None:
-        raise _fail(doc, ("stages", "quantize"), "give 'plan' or 'auto_budget', not both")
+    _check_settings(doc, q, ("stages", "quantize"))
     if q.auto_budget is not None and q.data is None:
         raise _fail(doc, ("stages", "quantize", "auto_budget"), "auto_budget needs validation 'data' (labelled)",
                     hint="add data: mnist:val:2000 or an .npz with x and y")

@@ -125,38 +125,32 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
 
 def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:
     """One calibration of ``onnx_path`` on the recipe's calibration data; every target of this model shares it."""
-    from ..calibrate import CalibrationSettings, run_calibrate
+    from ..calibrate import run_calibrate
 
-    c = recipe.calibration  # a CalibrationSettings plus its data
-    settings = CalibrationSettings(**{f.name: getattr(c, f.name) for f in fields(CalibrationSettings)})
-    table = run_calibrate(onnx_path, c.data, settings, output=table_path, preprocess=recipe.preprocess).table
+    c = recipe.calibration  # the stage's CalibrationSettings, plus its data
+    table = run_calibrate(onnx_path, c.data, c, output=table_path, preprocess=recipe.preprocess).table
     return {"method": c.method, "tensors": len(table.amaxes()), "samples": int(table.samples)}
 
 
 def quantize_stage(recipe: Recipe, onnx_path: Path, table_path: Path, qdq_path: Path) -> dict:
     """Q/DQ ONNX with the recipe's precision plan, or with the plan the sensitivity search finds for the budget."""
-    from ..quantize import PrecisionPlan, quantize_qdq
+    from ..quantize.stage import run_quantize
 
-    q = recipe.stages.quantize
-    plan, result = None, {}
-    if q.plan:
-        plan = PrecisionPlan.load(q.plan)
-        result["plan"] = q.plan
-    elif q.auto_budget is not None:
-        from ..quantize.sensitivity import search_mixed_precision
-
-        xv, yv = load_data(q.data, data_inputs(recipe), recipe.preprocess)
-        report = search_mixed_precision(onnx_path, table_path, xv, yv, budget=q.auto_budget, mode=q.mode)
-        plan_path = qdq_path.with_suffix(".plan.yaml")
-        report.save(plan_path)
-        plan = report.plan()
-        result.update(plan=plan_path.name, kept_float=report.kept, budget_met=report.met,
+    q = recipe.stages.quantize  # the stage's QuantizeSettings, plus the search's validation data
+    search = q.auto_budget is not None
+    done = run_quantize(onnx_path, q, calib=table_path, output=qdq_path,
+                        data=load_data(q.data, data_inputs(recipe), recipe.preprocess) if search else None,
+                        plan_out=qdq_path.with_suffix(".plan.yaml") if search else None, strict_budget=False,
+                        plan_table=False)
+    result: dict[str, Any] = {"plan": q.plan} if q.plan else {}
+    if done.report is not None:
+        report = done.report
+        result.update(plan=Path(done.plan_out).name, kept_float=report.kept, budget_met=report.met,
                       sensitivity=[{"layer": s.layer, "op": s.op, "sensitivity": s.sensitivity,
                                     "decision": report.keep_precision if s.layer in report.kept else "int8"}
                                    for s in report.scores],
                       sensitivity_mode=report.mode)
-    qdq = quantize_qdq(onnx_path, table_path, qdq_path, plan=plan, weights=q.weights)
-    result["summary"] = qdq.summary()
+    result["summary"] = done.qdq.summary()
     return result
 
 

@@ -80,8 +80,8 @@ def test_trt_version_is_checked_before_any_work_or_output(capsys, tmp_path, mnis
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--max-samples", "0"], "max-samples 0 must be an integer >= 1"),
-    (["--batch-size", "0"], "batch-size 0 must be an integer >= 1"),
+    (["--max-samples", "0"], "--max-samples must be >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (["--std", "0"], "has a zero: dividing by it gives inf"),
 ])
 def test_calibrate_option_values_are_checked_up_front(capsys, tmp_path, mnist_onnx, extra, fragment):

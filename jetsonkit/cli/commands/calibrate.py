@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from calibrators.methods import METHODS
+
 from ...calibrate import CalibrationSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
@@ -11,7 +13,7 @@ from .. import CommandResult
 from ..args import add_image_arguments, image_preprocess, input_path, output_path
 
 NAME = "calibrate"
-HELP = "compute INT8 ranges (entropy / percentile / mse / minmax / auto) for an ONNX model from calibration data"
+HELP = f"compute INT8 ranges ({' / '.join(METHODS)}) for an ONNX model from calibration data"
 DESCRIPTION = (
     "Run calibration data through the model in ONNX Runtime, histogram every tensor that Q/DQ quantizes, and "
     "write the ranges as a JSON table (and optionally a TensorRT 8.x/10.x calibration cache). Data: "

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gen_tflite_ops", ROOT / "scripts" / "gen_tflite_ops.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from support.docs import current, generated
 
 
 def test_doc_table_is_generated_from_registry():
-    from jetsonkit.convert.ops import REGISTRY, markdown_table
+    from jetsonkit.convert.ops import REGISTRY
 
-    gen = _script()
-    text = (ROOT / "docs" / "tflite.md").read_text()
-    assert gen.render(text, markdown_table()) == text, "run scripts/gen_tflite_ops.py"
+    text = current("docs/tflite.md")
+    assert generated("docs/tflite.md") == text, "run scripts/gen_docs.py"
     for op in REGISTRY:
         assert f"\n| {op} |" in text
 

@@ -174,7 +174,7 @@ def test_evaluate_bad_data_is_one_line_exit_2(mnist_onnx, tmp_path, capsys, make
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--min-top1", "99"], "--min-top1 99 is not a fraction in [0, 1] (e.g. --min-top1 0.99 for 99 %)"),
+    (["--min-top1", "99"], "--min-top1 99 is not a fraction in [0, 1] (e.g. 0.99 for 99 %)"),
     (["--min-top1", "0.5", "--data", "UNLABELLED"], "--min-top1 / --max-drop need labels"),
     (["--data", "UNLABELLED"], "has no labels and no --reference is given: nothing to measure"),
 ])
@@ -188,7 +188,7 @@ def test_evaluate_gates_that_could_not_work(mnist_onnx, tmp_path, capsys, extra,
 
 @pytest.mark.parametrize("extra, fragment", [
     (["--calib", "c.json", "-o", "OUT", "--mode", "one_at_a_time"],
-     "--data, --plan-out and --mode belong to --auto-budget"),
+     "--mode is the sensitivity search's: it needs auto_budget"),
     (["--fp16", "-o", "OUT", "--explain"], "--fp16 --explain shows the layers a --plan keeps in fp32"),
     (["--explain", "--weights", "qdq"], "--requantize and --weights shape the Q/DQ model written with --calib"),
     (["--explain", "--requantize"], "--requantize and --weights shape the Q/DQ model written with --calib"),
