@@ -1,15 +1,14 @@
-"""Argument groups every command shares: one definition of ``--method`` (and each method's options), ``--calib``,
-``--trt-version``. Choices and defaults come from their single sources (``calibrators.REGISTRY``,
-:mod:`jetsonkit.engine.versions`); nothing heavy is imported here."""
+"""Argument groups every command shares: ``--calib`` (+ ``--allow-other-model``), the image-folder options, and the
+marks that declare an argument a file the command reads or writes. A stage's own options (``--method`` and each
+method's options among them) are the fields of its settings dataclass (:mod:`jetsonkit.settings`). Nothing heavy is
+imported here."""
 
 from __future__ import annotations
 
 import argparse
 
-from calibrators.methods import DEFAULT_METHOD, METHODS, OPTIONS, REGISTRY
-
-__all__ = ["add_method_arguments", "method_options", "add_calib_arguments", "add_image_arguments",
-           "image_preprocess", "input_path", "output_path", "path_roles"]
+__all__ = ["add_calib_arguments", "add_image_arguments", "image_preprocess", "input_path", "output_path",
+           "path_roles"]
 
 
 def input_path(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *flags: str, **kwargs) -> argparse.Action:
@@ -36,27 +35,6 @@ def path_roles(parser: argparse.ArgumentParser) -> dict[str, dict[str, str]]:
         if role:
             roles[role][action.dest] = action.option_strings[0] if action.option_strings else action.dest
     return roles
-
-
-def add_method_arguments(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_METHOD,
-                         help_: str | None = None, options: bool = True) -> None:
-    """``--method`` (choices: the registry) and, with ``options``, one flag per option a method declares
-    (``--percentile``)."""
-    described = "; ".join(f"{m.name}: {m.help}" for m in REGISTRY.values())
-    parser.add_argument("--method", choices=METHODS, default=default,
-                        help=help_ or f"range method (default {default}). {described}")
-    for option in OPTIONS.values() if options else ():
-        owners = ", ".join(m.name for m in REGISTRY.values() if option in m.options)
-        parser.add_argument(f"--{option.name.replace('_', '-')}", type=option.kind, dest=option.name,
-                            help=f"{option.help} (--method {owners}; default {option.default:g})")
-
-
-def method_options(args: argparse.Namespace) -> dict:
-    """The method options given on the command line, checked against ``--method`` (another method's option is a
-    UsageError, as in a recipe and in the library)."""
-    from ..calibrate import method_settings
-
-    return method_settings(args.method or DEFAULT_METHOD, {name: getattr(args, name, None) for name in OPTIONS})
 
 
 def add_calib_arguments(parser: argparse.ArgumentParser, *, required: bool = False, help_: str | None = None) -> None:
