@@ -42,7 +42,8 @@ def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[
     returning one, read from the option's single source --, ``minimum``, ``positive``). ``cli`` / ``recipe``:
     whether the command line / a recipe section offers it. ``parse``: how the flag's text becomes the value (an
     argparse ``type``: raise ``argparse.ArgumentTypeError``) when the field's type is not a plain str / int / float;
-    ``metavar``: the flag's value as help shows it. A ``tuple[str, ...]`` field is a repeatable flag."""
+    ``metavar``: the flag's value as help shows it. A ``tuple[str, ...]`` field is a repeatable flag (unless it has
+    ``parse``: then one flag's text gives the whole tuple, e.g. ``--input-shape 1x3x640x640``)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe,
             "parse": parse, "metavar": metavar}
     return field(default=default, metadata=meta)
@@ -95,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tup
         text = "; ".join(x for x in (f.metadata.get("help", ""), default) if x)
         if tp is bool:
             parser.add_argument(flag(f.name), action="store_true", dest=f.name, help=text)
-        elif typing.get_origin(tp) is tuple:  # tuple[str, ...]: repeat the flag
+        elif typing.get_origin(tp) is tuple and not f.metadata.get("parse"):  # tuple[str, ...]: repeat the flag
             parser.add_argument(flag(f.name), action="append", type=typing.get_args(tp)[0], dest=f.name,
                                 metavar=f.name.upper(), help=f"{text} (repeatable)")
         else:
