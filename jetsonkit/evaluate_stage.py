@@ -90,14 +90,42 @@ def run_evaluate(model: Any, data: Any = None, settings: EvaluateSettings = Eval
 
 
 def load_eval_data(model: Any, data: Any, preprocess: Any = None) -> tuple[Any, Any]:
-    """(x, y or None) of ``data`` as ``model`` takes it: image folders sized by the ONNX model's input and decoded
-    with ``preprocess``, else with the spec stored in the model (what calibration does)."""
-    from .data import for_model, onnx_inputs
+    """(x, y or None) of ``data`` as ``model`` takes it. Image folders are decoded with ``preprocess``, else with
+    the spec stored in the model (what calibration does), and sized by the model's input: an ONNX file's, or the
+    one a ``.tflite`` written by ``jetsonkit convert`` records (its pre-processing spec travels in its metadata)."""
+    from .data import DataSpec, for_model, onnx_inputs
 
     spec = for_model(data, model, preprocess)
-    onnx_file = isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx") and Path(model).is_file()
-    images = spec.kind in ("images", "coco", "yolo") and onnx_file
-    return spec.load_xy(onnx_inputs(model) if images else None)
+    if spec.kind not in ("images", "coco", "yolo") or not isinstance(model, (str, os.PathLike)) \
+            or not Path(model).is_file():
+        return spec.load_xy(None)
+    if str(model).endswith(".onnx"):
+        return spec.load_xy(onnx_inputs(model))
+    if str(model).endswith(".tflite"):
+        inputs, stored = _tflite_input(model)
+        if spec.preprocess is None and stored is not None:
+            spec = DataSpec.parse(spec, preprocess=stored)
+        return spec.load_xy(inputs)
+    return spec.load_xy(None)
+
+
+def _tflite_input(model: Any) -> tuple[Any, Any]:
+    """(the .tflite's one 4-D input as the ONNX model took it -- NCHW, as evaluation data is --, or None; the
+    pre-processing spec in its metadata, or None)."""
+    import numpy as np
+
+    from .artifacts import read_tflite_metadata
+    from .data import InputInfo
+    from .preprocess.metadata import from_metadata
+
+    meta = read_tflite_metadata(model)
+    inputs = meta.get("inputs") or []
+    stored = from_metadata(meta, str(model))
+    if len(inputs) != 1 or len(inputs[0].get("shape") or ()) != 4:
+        return None, stored
+    _, a, b, c = inputs[0]["shape"]
+    shape = (None, c, a, b) if inputs[0].get("layout") == "NHWC" else (None, a, b, c)
+    return [InputInfo(inputs[0]["name"], shape, np.dtype(np.float32))], stored
 
 
 def _classify(model: Any, data: Any, s: EvaluateSettings, reference: Any, preprocess: Any) -> EvaluateResult:

@@ -113,3 +113,34 @@ def test_run_evaluate_gates(mnist_onnx):
     assert result.data["samples"] == 200 and result.failures == [f"top-1 {result.data['top1']:.4f} < 0.999"]
     assert "FAILED: top-1" in result.text() and result.as_dict()["failures"] == result.failures
     assert run_evaluate(mnist_onnx, "mnist:test:200", EvaluateSettings(min_top1=0.5)).failures == []
+
+
+def test_the_library_names_the_field(mnist_onnx):
+    from jetsonkit.settings import SettingError
+
+    with pytest.raises(SettingError, match=r"conf must be in \[0, 1\), got 2") as exc:
+        run_evaluate(mnist_onnx, "mnist:test:10", EvaluateSettings(task="detect", conf=2.0))
+    assert exc.value.key == "conf"
+
+
+def test_a_tflite_evaluates_an_image_folder_with_the_spec_it_carries(tmp_path, folder, capsys):
+    """convert stores the ONNX model's pre-processing spec and input in the .tflite's metadata: evaluating it on an
+    image folder needs no image flags (it used to stop at "needs an input size") and feeds what the ONNX model gets."""
+    import onnx
+
+    from jetsonkit.convert import convert_tflite
+    from jetsonkit.preprocess import PreprocessSpec
+    from jetsonkit.preprocess.metadata import set_onnx
+
+    path = tmp_path / "m.onnx"
+    onnx.save(set_onnx(onnx.load(str(_model(path))), PreprocessSpec(resize="letterbox", mean=(0.3,), std=(0.2,))),
+              str(path))
+    convert_tflite(path, tmp_path / "m.tflite", precision="fp32")
+    x_onnx, y_onnx = load_eval_data(str(path), str(folder))
+    x_tfl, y_tfl = load_eval_data(str(tmp_path / "m.tflite"), str(folder))
+    assert x_tfl.shape == (12, 3, 16, 16) and np.array_equal(x_tfl, x_onnx) and np.array_equal(y_tfl, y_onnx)
+    assert main(["evaluate", str(tmp_path / "m.tflite"), "--data", str(folder), "--reference", str(path),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["samples"] == 12 and out["agreement"]["top1_agreement"] == 1.0
+    assert any("NCHW data transposed to NHWC" in n for n in out["notes"])

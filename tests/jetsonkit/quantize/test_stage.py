@@ -91,3 +91,12 @@ def test_run_quantize_writes_what_the_cli_writes(mnist_onnx, tmp_path, capsys):
     assert mine["activation_sites"] == cli["activation_sites"] > 0 and mine["layers"] == cli["layers"]
     assert all(d["precision"] == "int8" for d in result.layers.values() if d["op"] in ("Conv", "Gemm"))
     assert result.text().splitlines()[-1].startswith(f"wrote {tmp_path / 'lib.onnx'}: ")
+
+
+def test_the_library_names_the_field(mnist_onnx, tmp_path):
+    from jetsonkit.settings import SettingError
+
+    with pytest.raises(SettingError, match="'both' is not one of all_but_one, one_at_a_time") as exc:
+        run_quantize(mnist_onnx, QuantizeSettings(auto_budget=0.3, mode="both"), calib="c.json",
+                     output=tmp_path / "q.onnx", data="mnist:val:10")
+    assert exc.value.key == "mode" and not (tmp_path / "q.onnx").exists()
