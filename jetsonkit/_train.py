@@ -16,7 +16,6 @@ The loss is one contract, ``loss(outputs, targets, teacher_outputs) -> scalar te
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -24,6 +23,7 @@ from typing import Any, Callable, Iterable
 from ._deps import require
 from ._progress import progress
 from .errors import DataError, InputError
+from .modelspec import import_function
 from .settings import SettingError, option
 
 __all__ = ["FinetuneSettings", "Loss", "resolve_loss", "distillation_loss", "linear_decay", "split_batch",
@@ -53,16 +53,14 @@ class FinetuneSettings:
 
 
 def _import_loss(spec: str) -> Loss:
-    module, _, name = spec.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), name)
+        return import_function(spec)
     except (ImportError, AttributeError) as exc:
         raise InputError(f"cannot load the training loss {spec!r}: {type(exc).__name__}: {exc}",
                          hint="give module:function importable from the current folder or PYTHONPATH") from None
-    if not callable(fn):
-        raise InputError(f"training loss {spec!r} is a {type(fn).__name__}, not a function",
-                         hint="name a function loss(outputs, targets, teacher_outputs) -> scalar tensor")
-    return fn
+    except TypeError as exc:
+        raise InputError(f"training loss {exc}",
+                         hint="name a function loss(outputs, targets, teacher_outputs) -> scalar tensor") from None
 
 
 def resolve_loss(loss: str | Loss | None, *, distill: bool, temperature: float = 2.0) -> tuple[Loss, str, bool]:

@@ -29,7 +29,7 @@ from typing import Any
 from ._deps import require
 from .errors import ModelLoadError
 
-__all__ = ["load_model", "load_weights", "resolve_factory"]
+__all__ = ["load_model", "load_weights", "resolve_factory", "import_function"]
 
 _SPEC_FORMS = "package.module:factory, path/to/file.py:factory, model.pt (TorchScript) or model.pt2 (torch.export)"
 _SHOW = 3  # mismatched keys named per kind
@@ -124,6 +124,18 @@ def resolve_factory(spec: str) -> Any:
     if not callable(obj):
         raise ModelLoadError(f"model spec {spec!r}: {attr!r} is a {type(obj).__name__}, not a callable factory")
     return obj
+
+
+def import_function(spec: str) -> Any:
+    """The function ``package.module:name`` names (a training loss, a recipe metric), imported as a model factory's
+    module is: the current folder is searched too. ImportError / AttributeError, or TypeError when the object is not
+    callable, go to the caller, which words the error for its own option."""
+    module, _, name = spec.partition(":")
+    with _search_path(spec):
+        fn = getattr(importlib.import_module(module), name)
+    if not callable(fn):
+        raise TypeError(f"{spec!r} is a {type(fn).__name__}, not a function")
+    return fn
 
 
 def _import_module(name: str):

@@ -15,7 +15,8 @@ import os
 import numpy as np
 
 from .._deps import require
-from ..errors import ModelLoadError, UnsupportedError
+from ..artifacts import load_onnx
+from ..errors import UnsupportedError
 from .graph import Graph, Node
 
 FUSABLE = {"Conv", "Gemm", "MatMul", "Add"}
@@ -88,14 +89,7 @@ def load_graph(path: str | os.PathLike, input_shape=None) -> Graph:
     """Load ``path`` and run the passes listed in the module docstring (``input_shape``: see :func:`_fixed_batch`)."""
     onnx = require("onnx", purpose="reading ONNX models")
     numpy_helper = onnx.numpy_helper
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
-        raise ModelLoadError(f"cannot read ONNX model {str(path)!r}: {exc}",
-                             hint="pass a .onnx file written by `jetsonkit export`") from exc
-    if not model.graph.node:
-        raise ModelLoadError(f"ONNX model {str(path)!r} has no graph nodes (an empty or non-ONNX file)",
-                             hint="pass a .onnx file written by `jetsonkit export`")
+    model = load_onnx(path, purpose="reading ONNX models")
     from .fold import fold_constants
     from .rewrite import rewrite
 

@@ -11,7 +11,6 @@ detection recipe mAP (with mAP@0.5, mAP@0.5:0.95 and box agreement beside it; :m
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from .._progress import progress
 from ..errors import ConfigError, DataError, InputError, JetsonkitError
+from ..modelspec import import_function
 from .recipe import Recipe
 
 __all__ = ["metric_function", "predict_with", "measure_artifact"]
@@ -40,10 +40,9 @@ def metric_function(recipe: Recipe) -> Callable[[np.ndarray, np.ndarray | None, 
         def agree(out, y, ref):
             return float((out.reshape(len(out), -1).argmax(1) == ref.reshape(len(ref), -1).argmax(1)).mean())
         return agree
-    module, _, name = metric.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
+        fn = import_function(metric)
+    except (ImportError, AttributeError, TypeError) as exc:
         raise ConfigError(f"{recipe.where('evaluation', 'metric')}: cannot load metric {metric!r}: {exc}",
                           hint="give module:function importable from the current folder or PYTHONPATH") from exc
     return lambda out, y, ref: fn(out, y)

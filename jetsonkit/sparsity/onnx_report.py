@@ -21,7 +21,8 @@ import numpy as np
 
 from .._deps import require
 from .._io import atomic_path
-from ..errors import CheckFailed, InputError, ModelLoadError
+from ..artifacts import load_onnx
+from ..errors import CheckFailed, InputError
 from .eligibility import GROUP, check_patterns_match, shape_reason
 from .masks import bad_group_fraction, holds_2to4, mask_2to4, zero_fraction
 
@@ -97,19 +98,8 @@ class SparsityReport:
 
 
 def _load(model_or_path):
-    onnx = require("onnx", purpose="reading ONNX models")
     if isinstance(model_or_path, (str, os.PathLike)):
-        try:
-            proto = onnx.load(str(model_or_path))
-        except FileNotFoundError as exc:
-            raise ModelLoadError(f"ONNX model {str(model_or_path)!r} does not exist", hint="check the path") from exc
-        except Exception as exc:  # noqa: BLE001 - protobuf decode errors
-            raise ModelLoadError(f"cannot read ONNX model {str(model_or_path)!r}: {type(exc).__name__}",
-                                 hint="give a .onnx file written by jetsonkit export or torch.onnx.export") from exc
-        if not proto.graph.node:
-            raise ModelLoadError(f"ONNX model {str(model_or_path)!r} has no graph nodes (an empty or non-ONNX file)",
-                                 hint="give a .onnx file written by jetsonkit export or torch.onnx.export")
-        return proto, str(model_or_path)
+        return load_onnx(model_or_path, purpose="reading ONNX models"), str(model_or_path)
     return model_or_path, "<model>"
 
 

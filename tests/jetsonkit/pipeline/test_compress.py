@@ -130,7 +130,7 @@ def test_user_metric_callable(compressed, tmp_path, monkeypatch):
         "import numpy as np\n"
         "def top1(outputs, labels):\n"
         "    return float((outputs.argmax(1) == labels).mean())\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # found in the current folder, as python -m would (the console script drops it)
     out = tmp_path / "out"
     shutil.copytree(compressed.out_dir, out)
     recipe = write_recipe(tmp_path, SMALL_RECIPE.replace("metric: top1", "metric: mymetric:top1"))

@@ -45,7 +45,7 @@ def test_a_custom_loss_gets_every_target_and_the_teacher_output(torch_mod):
 def test_a_loss_by_name(torch_mod, tmp_path, monkeypatch):
     (tmp_path / "my_losses.py").write_text("def l1(out, targets, teacher_out):\n"
                                            "    return (out - targets[0]).abs().mean()\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # found in the current folder, as python -m would (the console script drops it)
     model = build_mixed_net(torch_mod)
     result = finetune(model, _boxes_loader(torch_mod), prune_2to4(model).masks, loss="my_losses:l1", max_steps=1)
     assert result.loss == "my_losses:l1" and result.steps == 1
