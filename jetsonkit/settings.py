@@ -37,15 +37,19 @@ class SettingError(ValueError):
 
 def option(default: Any = MISSING, help: str = "", *, choices: tuple | Callable[[], tuple] | None = None,
            minimum: float | None = None, positive: bool = False, cli: bool = True, recipe: bool = True,
-           parse: Callable[[str], Any] | None = None, metavar: str | None = None) -> Any:
+           parse: Callable[[str], Any] | None = None, metavar: str | None = None,
+           flags: tuple[str, ...] | None = None, path: str | None = None) -> Any:
     """A settings field: its default, one line of help, and its checks (``choices`` -- a tuple or a function
     returning one, read from the option's single source --, ``minimum``, ``positive``). ``cli`` / ``recipe``:
     whether the command line / a recipe section offers it. ``parse``: how the flag's text becomes the value (an
     argparse ``type``: raise ``argparse.ArgumentTypeError``) when the field's type is not a plain str / int / float;
     ``metavar``: the flag's value as help shows it. A ``tuple[str, ...]`` field is a repeatable flag (unless it has
-    ``parse``: then one flag's text gives the whole tuple, e.g. ``--input-shape 1x3x640x640``)."""
+    ``parse``: then one flag's text gives the whole tuple, e.g. ``--input-shape 1x3x640x640``). ``flags``: the
+    flag's spellings when they are not ``--field-name`` (the first names the field in errors; the rest are aliases,
+    e.g. trtexec's). ``path``: ``"input"`` / ``"output"`` for a field that names a file the command reads / writes
+    (:func:`jetsonkit.cli.args.input_path`)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "cli": cli, "recipe": recipe,
-            "parse": parse, "metavar": metavar}
+            "parse": parse, "metavar": metavar, "flags": flags, "path": path}
     return field(default=default, metadata=meta)
 
 
@@ -76,8 +80,10 @@ def check(settings: Any) -> Any:
     return settings
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def flag(name: str, cls: type | None = None) -> str:
+    """The command-line spelling of field ``name`` (of ``cls``: its declared ``flags`` first)."""
+    declared = next((f.metadata.get("flags") for f in fields(cls) if f.name == name), None) if cls else None
+    return declared[0] if declared else "--" + name.replace("_", "-")
 
 
 def _base_type(tp: Any) -> Any:
@@ -94,14 +100,18 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tup
         tp = _base_type(hints[f.name])
         default = f"default {f.default}" if f.default not in (None, MISSING, False, ()) else ""
         text = "; ".join(x for x in (f.metadata.get("help", ""), default) if x)
+        names = f.metadata.get("flags") or (flag(f.name),)
         if tp is bool:
-            parser.add_argument(flag(f.name), action="store_true", dest=f.name, help=text)
+            action = parser.add_argument(*names, action="store_true", dest=f.name, help=text)
         elif typing.get_origin(tp) is tuple and not f.metadata.get("parse"):  # tuple[str, ...]: repeat the flag
-            parser.add_argument(flag(f.name), action="append", type=typing.get_args(tp)[0], dest=f.name,
-                                metavar=f.name.upper(), help=f"{text} (repeatable)")
+            action = parser.add_argument(*names, action="append", type=typing.get_args(tp)[0], dest=f.name,
+                                         metavar=f.name.upper(), help=f"{text} (repeatable)")
         else:
-            parser.add_argument(flag(f.name), type=f.metadata.get("parse") or tp, dest=f.name,
-                                choices=choices_of(f), help=text, default=None, metavar=f.metadata.get("metavar"))
+            action = parser.add_argument(*names, type=f.metadata.get("parse") or tp, dest=f.name,
+                                         choices=choices_of(f), help=text, default=None,
+                                         metavar=f.metadata.get("metavar"))
+        if f.metadata.get("path"):
+            action.path_role = f.metadata["path"]  # the mark jetsonkit.cli.args.input_path / output_path set
 
 
 def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
@@ -121,6 +131,9 @@ def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     try:
         return check(cls(**{**given_, **extra}))
     except SettingError as exc:
-        text = str(exc)  # "batch_size must be >= 1, got 0" -> "--batch-size must be >= 1, got 0"
-        text = flag(exc.key) + text[len(exc.key):] if text.startswith(exc.key) else f"{flag(exc.key)}: {text}"
+        text, name = str(exc), flag(exc.key, cls)  # "batch_size must be >= 1, got 0" -> "--batch-size must be ..."
+        if text.startswith(exc.key):
+            text = name + text[len(exc.key):]
+        elif not text.startswith("--"):  # a message that names its flags already stays as it is
+            text = f"{name}: {text}"
         raise UsageError(text, hint=exc.hint) from None

@@ -1,4 +1,5 @@
-"""TensorRT engine build: a version-aware plan (pure Python), the builder, the sidecar and the build report.
+"""TensorRT engine build: the stage's settings (:class:`BuildSettings`) and its one call (:func:`run_build`), the
+version-aware build spec (pure Python), the builder, the sidecar and the build report.
 
 Nothing here imports tensorrt at import time; ``build_engine`` imports it at first use.
 """
@@ -11,9 +12,9 @@ from .spec import BuildSpec, make_build_spec
 from .sidecar import check_compatible, read_sidecar
 from .versions import TrtVersion, parse_version
 
-__all__ = ["BuildSettings", "InputRange", "BuildSpec", "make_build_spec", "build_spec_for", "build_engine", "read_sidecar",
-           "check_compatible", "parse_profiles", "parse_shape", "parse_size", "TrtVersion", "parse_version"]
+__all__ = ["run_build", "BuildSettings", "InputRange", "BuildSpec", "make_build_spec", "build_spec_for", "build_engine",
+           "read_sidecar", "check_compatible", "parse_profiles", "parse_shape", "parse_size", "TrtVersion",
+           "parse_version"]
 
-
-__getattr__, __dir__ = lazy_names(__name__, {"build_engine": "jetsonkit.engine.engine",
-                                             "build_spec_for": "jetsonkit.engine.engine"}, globals())
+__getattr__, __dir__ = lazy_names(__name__, {name: "jetsonkit.engine.engine"
+                                             for name in ("run_build", "build_engine", "build_spec_for")}, globals())

@@ -27,11 +27,27 @@ _DTYPE = {"fp32": "FLOAT", "fp16": "HALF", "int8": "INT8"}
 
 @dataclass
 class BuildResult:
+    """What the build stage (:func:`~jetsonkit.engine.engine.run_build`) hands back: the engine (or, for a dry
+    run, where it would go), its sidecar, the build spec, the build report (a fresh build only)."""
+
     engine_path: str
-    sidecar: dict
+    sidecar: dict | None
     spec: BuildSpec
     report: BuildReport | None
     cached: bool
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        if self.dry_run:
+            return {"build_spec": self.spec.to_dict(), "engine": self.engine_path}
+        return {"engine": self.engine_path, "cached": self.cached, "sidecar": self.sidecar}
+
+    def summary(self) -> str:
+        """For people: the build spec (dry run), or the engine written / found up to date and its report."""
+        if self.dry_run:
+            return self.spec.to_text()
+        text = f"{'up to date' if self.cached else 'built'}: {self.engine_path}"
+        return text + ("\n" + self.report.to_text() if self.report else "")
 
 
 def make_logger(trt: Any, lines: list[str]):

@@ -10,8 +10,9 @@ from typing import Any
 
 from .. import _progress
 from .._deps import require
-from .._io import sha256_bytes, sha256_file, write_bytes_atomic
-from ..errors import BackendError, CheckFailed, InputError
+from .._io import check_output_path, check_output_suffix, sha256_bytes, sha256_file, write_bytes_atomic
+from ..errors import BackendError, CheckFailed, InputError, UsageError
+from ..settings import check
 from .builder import BuildResult, apply_spec, make_logger, parse_onnx
 from .int8_cache import load_table_amax
 from .loading import load_engine
@@ -23,7 +24,7 @@ from .precisions import resolve_layer_precisions
 from .report import make_report, parse_build_log, parse_inspector_json
 from .sidecar import cache_key, make_sidecar, read_sidecar, sidecar_path, write_sidecar
 
-__all__ = ["build_engine", "build_spec_for", "rebuild_command"]
+__all__ = ["run_build", "build_engine", "build_spec_for", "rebuild_command"]
 
 
 def rebuild_command(onnx_path: str, engine_path: str, argv: list[str] | None = None) -> str:
@@ -43,6 +44,7 @@ def _check_files(onnx_path: str | os.PathLike, settings: BuildSettings) -> None:
 def build_spec_for(onnx_path: str | os.PathLike, settings: BuildSettings, trt_version: str,
                machine: MachineInfo | None = None) -> BuildSpec:
     """The build spec for ``trt_version`` without TensorRT (``--dry-run``)."""
+    check(settings)
     _check_files(onnx_path, settings)
     info = read_onnx_info(onnx_path)
     wanted = resolve_layer_precisions(settings.precision_plan, onnx_path)
@@ -134,9 +136,10 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, s
 
     Raises CheckFailed (after writing engine, sidecar and report) when TensorRT ignored a precision override.
     """
-    settings = settings or BuildSettings()
+    settings = check(settings or BuildSettings())
     onnx_path, engine_path = str(onnx_path), Path(engine_path)
     _check_files(onnx_path, settings)
+    argv = argv or ["build", onnx_path, "-o", str(engine_path), *settings.argv()]
     trt = require("tensorrt", purpose="building a TensorRT engine")
     log_lines: list[str] = []
     logger = make_logger(trt, log_lines)
@@ -167,3 +170,40 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, s
     write_sidecar(engine_path, side)
     report.raise_on_violation()
     return BuildResult(str(engine_path), side, spec, report, cached=False)
+
+
+def installed_version() -> str | None:
+    """The installed TensorRT's version, or None."""
+    from .._deps import available
+
+    if not available("tensorrt"):
+        return None
+    import tensorrt
+
+    return tensorrt.__version__
+
+
+def run_build(onnx_path: str | os.PathLike, settings: BuildSettings | None = None,
+              output: str | os.PathLike | None = None, *, dry_run: bool = False, force: bool = False) -> BuildResult:
+    """The build stage: ``onnx_path`` -> ``output`` (default ``<onnx stem>.engine``) with its sidecar and build
+    report, or with ``dry_run`` the build spec for ``settings.trt_version`` (default: the installed TensorRT),
+    which needs no TensorRT and writes nothing. Raises UsageError for a request that would do nothing asked
+    (``force`` with ``dry_run``; ``trt_version`` on a real build, which uses the installed TensorRT)."""
+    settings = check(settings or BuildSettings())
+    output = str(output or Path(onnx_path).with_suffix(".engine"))
+    if force and dry_run:
+        raise UsageError("--force rebuilds an engine, and --dry-run builds nothing", hint="drop one of them")
+    if dry_run:
+        version = settings.trt_version or installed_version()
+        if version is None:
+            raise UsageError("--dry-run needs --trt-version on a machine without TensorRT",
+                             hint="add e.g. --trt-version 10.3")
+        return BuildResult(output, None, build_spec_for(onnx_path, settings, version), None, cached=False,
+                           dry_run=True)
+    check_output_suffix(output, (".engine", ".plan"), "a TensorRT engine")
+    precision_file = settings.precision_plan if isinstance(settings.precision_plan, (str, os.PathLike)) else None
+    check_output_path(output, inputs=(onnx_path, settings.calibration, precision_file, settings.timing_cache))
+    if settings.trt_version:
+        raise UsageError("--trt-version only prints a build spec (--dry-run); a real build uses the installed TensorRT",
+                         hint="add --dry-run, or drop --trt-version")
+    return build_engine(onnx_path, output, settings, force=force)

@@ -22,6 +22,7 @@ from ..convert.stage import ConvertSettings
 from ..convert.tflite import PRECISIONS as TFLITE_PRECISIONS
 from ..engine.options import PRECISIONS as TRT_PRECISIONS
 from .._train import FinetuneSettings
+from ..engine.options import BuildSettings
 from ..calibrate import CalibrationSettings
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
@@ -146,6 +147,13 @@ class TargetConfig:
         if self.backend != "tflite":
             shared.discard("precision")
         return ConvertSettings(**{k: getattr(self, k) for k in shared})
+
+    def build_settings(self, **inputs: Any) -> BuildSettings:
+        """The build stage's settings this tensorrt target asks for (its precision, sparsity, DLA core 0 for
+        ``dla``, TensorRT version), plus the build ``inputs`` the pipeline adds (profiles, precision plan);
+        SettingError for a value BuildSettings refuses."""
+        return BuildSettings(precision=self.precision, sparsity=self.sparsity, dla_core=0 if self.dla else None,
+                             trt_version=self.trt_version, **inputs)
 
 
 @dataclass(frozen=True)
@@ -361,6 +369,11 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
         _choice(doc, t.backend, BACKENDS, path + ("backend",))
         _choice(doc, t.precision, PRECISIONS[t.backend], path + ("precision",))
         _check_settings(doc, t.convert_settings(), path)  # the layout (a tflite target's precision): convert's
+        if t.backend == "tensorrt":  # precision, sparsity, dla, trt_version: the build stage's own checks
+            try:
+                t.build_settings()
+            except SettingError as exc:
+                raise _fail(doc, path + ({"dla_core": "dla"}.get(exc.key, exc.key),), str(exc), hint=exc.hint) from None
         if t.qat and (t.precision != "int8" or t.backend not in ("onnxruntime", "tensorrt")):
             raise _fail(doc, path + ("qat",), f"qat: true needs precision int8 with backend onnxruntime or "
                         f"tensorrt (this target: {t.backend} {t.precision})",

@@ -219,7 +219,7 @@ class _Run:
         result = self.store.run(f"tensorrt-{t.name}", {**_plain(t), "buildable": reason, "plan": precision_plan,
                                                         "bench_batch": self.recipe.bench.batch},
                                 [src, *([table] if table else []), *_files(precision_plan)], outputs,
-                                lambda: steps.tensorrt_stage(self.recipe, t, src, table, self.out))
+                                lambda: steps.tensorrt_stage(self.recipe, t, src, self.out))
         result = {**result, "onnx": src.name}
         return (self.out / result["engine"] if result["status"] == "built" else None), result
 

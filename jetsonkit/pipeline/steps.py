@@ -9,7 +9,7 @@ wires them together.
 from __future__ import annotations
 
 import copy
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -224,48 +224,38 @@ def tensorrt_buildable() -> str | None:
     return None
 
 
-def _build_options(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None):
-    from ..engine import BuildSettings, InputRange
+def build_settings(recipe: Recipe, target: TargetConfig):
+    """The build stage's settings for a tensorrt target: the target's own (:meth:`TargetConfig.build_settings`),
+    one optimization profile per dynamic-batch input (1 .. bench batch .. ``max_batch``) and, below fp32, the
+    recipe's precision plan."""
+    from ..engine import InputRange
 
-    profile = {}
-    for i in recipe.inputs:
-        if i.dynamic_batch:
-            rest = tuple(i.shape[1:])
-            profile[i.name] = InputRange(i.name, (1, *rest), (recipe.bench.batch, *rest), (target.max_batch, *rest))
+    profile = {i.name: InputRange(i.name, (1, *i.shape[1:]), (recipe.bench.batch, *i.shape[1:]),
+                                  (target.max_batch, *i.shape[1:])) for i in recipe.inputs if i.dynamic_batch}
     precision_plan = recipe.stages.quantize.plan if target.precision != "fp32" else None
-    return BuildSettings(precision=target.precision, sparsity=target.sparsity, dla_core=0 if target.dla else None,
-                        profiles=[profile] if profile else [], precision_plan=precision_plan,
-                        calibration=str(table_path) if table_path and target.precision == "int8" else None)
+    return target.build_settings(profiles=[profile] if profile else [], precision_plan=precision_plan)
 
 
 def finish_command(recipe: Recipe, target: TargetConfig, onnx_name: str) -> str:
-    """The command that builds this target's engine on the device."""
-    parts = [f"jetsonkit build {onnx_name} -o {target.name}.engine --precision {target.precision}"]
-    for i in recipe.inputs:
-        if i.dynamic_batch:
-            rest = "x".join(map(str, i.shape[1:]))
-            parts.append(f"--profile {i.name}:1x{rest},{recipe.bench.batch}x{rest},{target.max_batch}x{rest}")
-    if target.precision != "fp32" and recipe.stages.quantize.plan:
-        parts.append(f"--plan {Path(recipe.stages.quantize.plan).name}")
-    if target.sparsity:
-        parts.append("--sparsity")
-    if target.dla:
-        parts.append("--dla 0")
-    return " ".join(parts)
+    """The command that builds this target's engine on the device (the precision plan beside the ONNX)."""
+    settings = build_settings(recipe, target)
+    if settings.precision_plan:
+        settings = replace(settings, precision_plan=Path(settings.precision_plan).name)
+    return " ".join(["jetsonkit build", onnx_name, "-o", f"{target.name}.engine", *settings.argv()])
 
 
-def tensorrt_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, table_path: Path | None,
-                   out: Path) -> dict:
-    """Build the engine where TensorRT and a GPU exist; elsewhere write the build spec and how to finish."""
-    from ..engine import build_engine, build_spec_for
+def tensorrt_stage(recipe: Recipe, target: TargetConfig, onnx_path: Path, out: Path) -> dict:
+    """Build the engine where TensorRT and a GPU exist (with the installed TensorRT); elsewhere write the build
+    spec for the target's ``trt_version`` and how to finish on the device."""
+    from ..engine import run_build
 
-    options = _build_options(recipe, target, onnx_path, table_path)
+    settings = build_settings(recipe, target)
     reason = tensorrt_buildable()
     finish = finish_command(recipe, target, onnx_path.name)
     if reason is None:
-        built = build_engine(onnx_path, out / f"{target.name}.engine", options)
+        built = run_build(onnx_path, replace(settings, trt_version=None), out / f"{target.name}.engine")
         return {"status": "built", "engine": Path(built.engine_path).name, "build_spec": built.spec.to_dict()}
-    spec = build_spec_for(onnx_path, options, target.trt_version)
+    spec = run_build(onnx_path, settings, dry_run=True).spec
     stem = f"{target.name}.build-spec"
     write_text_atomic(out / f"{stem}.txt", spec.to_text() + f"\n\nfinish on the device:\n  {finish}\n")
     write_json_atomic(out / f"{stem}.json", {"target": target.name, "onnx": onnx_path.name, "reason": reason,

@@ -57,8 +57,8 @@ def test_compress_passes_the_precision_plan_to_fp16_and_tensorrt(tmp_path, mnist
     text = SMALL_RECIPE.replace('quantize: {auto_budget: 0.5, data: "mnist:val:300"}', "quantize: {plan: plan.yaml}")
     r = load_recipe(write_recipe(tmp_path, text))
     orin = r.target("jetson-orin")
-    options = steps._build_options(r, orin, mnist_onnx, tmp_path / "calib.json")
-    assert options.precision_plan == str(tmp_path / "plan.yaml")
+    settings = steps.build_settings(r, orin)
+    assert settings.precision_plan == str(tmp_path / "plan.yaml")
     assert "--plan plan.yaml" in steps.finish_command(r, orin, "mnist.qdq.onnx")
     steps.fp16_onnx_stage(mnist_onnx, tmp_path / "m.fp16.onnx", r.stages.quantize.plan)
     graph = onnx.load(str(tmp_path / "m.fp16.onnx")).graph
