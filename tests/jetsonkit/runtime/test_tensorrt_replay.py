@@ -360,8 +360,9 @@ def test_nms_choice_per_version_is_built_recorded_and_run(version, layer, fake, 
 
 def test_nms_choice_can_be_forced_and_is_refused_where_unreadable(fake, tmp_path, detector_nms):
     from jetsonkit.engine.engine import build_engine
-    from jetsonkit.errors import UnsupportedError, UsageError
+    from jetsonkit.errors import UnsupportedError
     from jetsonkit.examples import detector
+    from jetsonkit.settings import SettingError
 
     shape = "x".join(map(str, detector.example_input().shape[1:]))
     profiles = parse_profiles([f"{detector.INPUT_NAME}:1x{shape},1x{shape},1x{shape}"])
@@ -372,5 +373,5 @@ def test_nms_choice_can_be_forced_and_is_refused_where_unreadable(fake, tmp_path
     with pytest.raises(UnsupportedError, match="IOutputAllocator from TensorRT 10 on, not 8.6"):
         build_engine(detector_nms, tmp_path / "inms.engine", BuildSettings(profiles=profiles, nms="inms"))
     assert not (tmp_path / "inms.engine").exists()
-    with pytest.raises(UsageError, match="NMS choice 'batched'"):
-        BuildSettings(nms="batched")
+    with pytest.raises(SettingError, match="'batched' is not one of auto, inms, efficient-nms"):
+        BuildSettings(nms="batched")  # the CLI says --nms (settings.from_args), a recipe its file:line
