@@ -3,7 +3,7 @@ cached under ``$JETSONKIT_CACHE_DIR/preprocess`` (the build machinery of ``calib
 compiler, flags and CPU; atomic writes; a private folder when the cache cannot be written).
 
 ``JETSONKIT_NATIVE=0`` turns it off; no compiler or a failed build means the numpy reference runs, and
-:func:`status` says why. Same bytes as the numpy reference (tests/jetsonkit/data/test_fast_preprocess.py).
+:func:`status` says why. Same bytes as the numpy reference (tests/jetsonkit/preprocess/test_fast_preprocess.py).
 """
 
 from __future__ import annotations

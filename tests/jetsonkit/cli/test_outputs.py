@@ -13,7 +13,7 @@ import pytest
 
 from jetsonkit.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SPEC = "from jetsonkit.examples.mnist import build_model as build\n"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = Path(__file__).resolve().parents[2] / "jetsonkit" / "cli" / "commands"
+COMMANDS = Path(__file__).resolve().parents[3] / "jetsonkit" / "cli" / "commands"
 MAX_LINES = 60
 STILL_THICK = {"bench", "check", "prune", "sparsity"}
 
