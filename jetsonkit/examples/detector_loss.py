@@ -115,3 +115,17 @@ def detection_loss(maps, target_boxes, target_labels, num_classes: int):
              "dfl": dfl / positives}
     total = sum(GAINS[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def finetune_loss(maps, targets, teacher_outputs=None):
+    """The detector's loss as a fine-tune hook (``stages.prune.finetune.loss:
+    jetsonkit.examples.detector_loss:finetune_loss``; the ``loss(outputs, targets, teacher_outputs)`` contract of
+    :mod:`jetsonkit._train`): ``maps`` the train-mode per-level maps, ``targets`` the pipeline's ``(boxes [B, G, 4]
+    xyxy input pixels, labels [B, G], -1 = padding)`` batch; anchors are assigned per batch (:func:`build_targets`)."""
+    torch = require("torch", purpose="training the detector")
+    boxes, labels = (t.numpy() for t in targets)
+    keep = labels >= 0
+    size = int(maps[0].shape[-1]) * STRIDES[0]
+    tb, tl = build_targets([b[k] for b, k in zip(boxes, keep)], [c[k] for c, k in zip(labels, keep)], size)
+    num_classes = int(maps[0].shape[1]) - 4 * REG_MAX
+    return detection_loss(maps, torch.from_numpy(tb), torch.from_numpy(tl), num_classes)[0]

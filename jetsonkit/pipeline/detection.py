@@ -101,6 +101,25 @@ class DetectionTargets:
     num_classes: int
     size: tuple[int, int]
 
+    def padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes ``[N, G, 4]`` float32 and labels ``[N, G]`` int64, padded to the most boxes of a frame with label
+        -1 (the batch form a fine-tune loss receives as its targets)."""
+        most = max([len(b) for b in self.boxes] + [1])
+        boxes = np.zeros((len(self.boxes), most, 4), np.float32)
+        labels = np.full((len(self.boxes), most), -1, np.int64)
+        for i, (b, c) in enumerate(zip(self.boxes, self.labels)):
+            boxes[i, :len(b)], labels[i, :len(c)] = b, c
+        return boxes, labels
+
+    def loader(self, batch_size: int, seed: int = 0):
+        """A shuffled, re-iterable DataLoader of ``(x, boxes, labels)`` torch batches (see :meth:`padded`)."""
+        from .._deps import require
+
+        torch = require("torch", purpose="fine-tuning a detector")
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (self.x, *self.padded())]
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=batch_size,
+                                           shuffle=True, generator=torch.Generator().manual_seed(seed))
+
 
 def training_targets(recipe: Recipe, spec: str, inputs: tuple) -> DetectionTargets:
     """:class:`DetectionTargets` of detection data ``spec`` through the recipe's pre-processing (letterbox: boxes

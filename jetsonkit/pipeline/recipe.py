@@ -94,11 +94,16 @@ class FinetuneConfig(FinetuneSettings):
 
 @dataclass(frozen=True)
 class PruneConfig:
+    """``threads``: PyTorch threads for the fine-tune (unset: torch's default, one per core). On a CPU other jobs
+    already load, one thread wastes least: the bundled detector's training step measured 0.22 CPU-s on one thread
+    and 4.5 CPU-s on two (load ~10 on 2 cores: the second thread spins waiting for its share)."""
+
     sparsity: str = "2:4"
     permute: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     finetune: FinetuneConfig | None = None
+    threads: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,10 +331,13 @@ def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelCon
         if model.spec is None:
             raise _fail(doc, ("stages", "prune"), "2:4 pruning with fine-tuning needs the PyTorch model",
                         hint="give model.spec (and weights) instead of model.onnx, or drop stages.prune")
+        if prune.threads is not None and prune.threads < 1:
+            raise _fail(doc, ("stages", "prune", "threads"), f"threads {prune.threads} must be >= 1")
         if prune.finetune is not None:
             ft, path = prune.finetune, ("stages", "prune", "finetune")
             _check_settings(doc, ft, path)
             ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data, path + ("data",))})
+            _check_detection_finetune(doc, base, ft, path)
             prune = PruneConfig(**{**prune.__dict__, "finetune": ft})
     q = s.quantize
     _check_settings(doc, q, ("stages", "quantize"))
@@ -384,6 +392,16 @@ def _targets(doc: LocatedYaml, raw: Any) -> tuple[TargetConfig, ...]:
             raise _fail(doc, path + ("max_batch",), f"max_batch {t.max_batch} must be >= 1")
         out.append(t)
     return tuple(out)
+
+
+def _check_detection_finetune(doc: LocatedYaml, base: Path, ft: Any, path: tuple) -> None:
+    """Detection data trains with boxes: its batches are (x, boxes, labels), which only a detection loss reads."""
+    from ..data.spec import DETECTION_KINDS
+
+    if ft.loss is None and _data_kind(doc, base, ft.data, path + ("data",)) in DETECTION_KINDS:
+        raise _fail(doc, path + ("data",), f"fine-tuning on detection data {ft.data!r} needs a detection loss",
+                    hint="add loss: module:function(outputs, (boxes, labels), teacher_outputs); the bundled "
+                    "detector's: jetsonkit.examples.detector_loss:finetune_loss")
 
 
 def _check_settings(doc: LocatedYaml, settings: Any, path: tuple) -> None:

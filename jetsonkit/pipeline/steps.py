@@ -9,6 +9,7 @@ wires them together.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -111,16 +112,45 @@ def prune_stage(recipe: Recipe, out: Path) -> dict:
     result: dict[str, Any] = {"pruned_layers": pruned.pruned_layers, "layers": pruned.as_dict()}
     if cfg.finetune is not None:
         ft = cfg.finetune
-        x, y = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
-        keep_y = ft.loss is not None or not ft.distill  # a task's own loss may use labels and the teacher
-        loader = batches(x, y if keep_y else None, batch_size=ft.batch_size)
-        done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr, loss=ft.loss,
-                        max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
+        if _boxes(ft.data):  # detection: (x, boxes, labels) batches for the recipe's detection loss
+            from .detection import training_targets
+
+            loader = training_targets(recipe, ft.data, data_inputs(recipe)).loader(ft.batch_size)
+        else:
+            x, y = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
+            keep_y = ft.loss is not None or not ft.distill  # a task's own loss may use labels and the teacher
+            loader = batches(x, y if keep_y else None, batch_size=ft.batch_size)
+        with _torch_threads(cfg.threads):
+            done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr, loss=ft.loss,
+                            max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
         result["finetune"] = done.as_dict()
     save_pruned(model, out / f"{recipe.name}.2to4.pt", pruned.pruned_layers,
                 meta={"recipe": recipe.path, "finetune": result.get("finetune", {}).get("mode", "none")})
     result["export"] = _export(recipe, model, out / f"{recipe.name}.2to4.onnx")
     return result
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    """PyTorch's intra-op thread count set to ``threads`` inside the block (None: left as it is)."""
+    if threads is None:
+        yield
+        return
+    torch = require("torch", purpose="fine-tuning")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _boxes(spec: str) -> bool:
+    """Whether a data spec is detection data (mnist_det, a COCO or a YOLO folder)."""
+    from ..data import DataSpec
+    from ..data.spec import DETECTION_KINDS
+
+    return DataSpec.parse(spec).kind in DETECTION_KINDS
 
 
 def calibrate_stage(recipe: Recipe, onnx_path: Path, table_path: Path) -> dict:

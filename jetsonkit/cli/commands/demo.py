@@ -14,8 +14,9 @@ def add_arguments(parser) -> None:
     output_path(parser, "-o", "--output", default="jetsonkit-demo", help="output folder (default jetsonkit-demo/)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even when it is up to date")
     parser.add_argument("--task", choices=("classify", "detect"), default="classify",
-                        help="classify: the MNIST CNN recipe (default); detect: the bundled MNIST detector through "
-                        "FP32 / INT8 / 2:4+INT8 / TFLite / Jetson plan, mAP per target")
+                        help="classify: the MNIST CNN recipe (default); detect: the bundled MNIST detector recipe "
+                        "(jetsonkit/examples/mnist_det_recipe.yaml) through compress: FP32 / INT8 / 2:4+INT8 / TFLite / "
+                        "Jetson build spec, mAP per target")
 
 
 def run(args):
@@ -39,11 +40,14 @@ def run(args):
 
 
 def _run_detect(args):
-    from ...detect.demo import run_detect_demo, table_text
+    from ...pipeline import bundled_recipe, compress
     from .. import CommandResult
 
     out = args.output if args.output != "jetsonkit-demo" else "jetsonkit-demo-detect"
-    report = run_detect_demo(out)
-    head = (f"jetsonkit demo --task detect: bundled MNIST detector -> {out}/ ({report['images']} held-back "
-            f"images, {report['data']})\n")
-    return CommandResult(data=report, text=head + table_text(report))
+    result = compress(bundled_recipe("detect"), out, force=args.force)
+    ref = result.report["reference"]
+    head = (f"jetsonkit demo --task detect: bundled MNIST detector -> {result.out_dir}/ (recipe "
+            f"{bundled_recipe('detect').name}; {ref['samples']} held-back frames of "
+            f"{result.report['evaluation_data']}, FP32 mAP@0.5 {100 * ref['map50']:.2f}% "
+            f"±{100 * ref['map50_half_width']:.2f})\n")
+    return CommandResult(data=result.report, text=head + result.summary_text())

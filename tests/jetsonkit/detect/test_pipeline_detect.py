@@ -152,3 +152,62 @@ def test_mnist_det_data_spec_feeds_letterboxed_frames():
     assert abs(float(x[:, :, :, 32:96].mean()) - float(frames.mean()) / 255) < 0.02
     frames_again, gt = spec.frames()
     assert len(frames_again) == 4 and len(gt["images"]) == 4 and np.array_equal(frames_again[0], frames[0])
+
+
+def test_detection_training_targets_follow_the_letterbox(tmp_path):
+    """Boxes land in the input where the frame's pixels land: a 96x96 frame letterboxed into 64x128 is scaled by
+    2/3 and shifted 32 px right."""
+    from jetsonkit.examples import mnist_det
+    from jetsonkit.pipeline import load_recipe
+    from jetsonkit.pipeline.detection import training_targets
+    from jetsonkit.pipeline.steps import data_inputs
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")
+    recipe = load_recipe(_recipe(tmp_path, onnx, **{"[1, 3, 96, 96]": "[1, 3, 64, 128]"}))
+    t = training_targets(recipe, "mnist_det:train:5", data_inputs(recipe))
+    frames = mnist_det.generate("train", 5, seed=0)
+    assert t.x.shape == (5, 3, 64, 128) and t.size == (64, 128) and t.num_classes == 10
+    for b, c, fb, fc in zip(t.boxes, t.labels, frames.boxes, frames.labels):
+        assert np.array_equal(c, fc)
+        assert np.allclose(b, fb * (2 / 3) + np.array([32, 0, 32, 0]), atol=0.02)  # COCO boxes are rounded to 0.01
+    boxes, labels = t.padded()
+    assert boxes.shape[:2] == labels.shape and (labels == -1).sum() == labels.size - sum(len(c) for c in t.labels)
+
+
+def test_detector_finetune_loss_reads_padded_targets():
+    """The fine-tune hook's loss on a padded (boxes, labels) batch is the detector's loss on the unpadded boxes."""
+    torch = pytest.importorskip("torch")
+    from jetsonkit.examples import detector, detector_loss, mnist_det
+
+    data = mnist_det.generate("train", 6, seed=3)
+    most = max(len(b) for b in data.boxes) + 2  # extra padding must not count
+    boxes = np.zeros((6, most, 4), np.float32)
+    labels = np.full((6, most), -1, np.int64)
+    for i, (b, c) in enumerate(zip(data.boxes, data.labels)):
+        boxes[i, :len(b)], labels[i, :len(c)] = b, c
+    model = detector.make_detector().train()
+    maps = model(torch.from_numpy(data.nchw()))
+    hook = detector_loss.finetune_loss(maps, (torch.from_numpy(boxes), torch.from_numpy(labels)))
+    tb, tl = detector_loss.build_targets(data.boxes, data.labels, mnist_det.SIZE)
+    direct = detector_loss.detection_loss(maps, torch.from_numpy(tb), torch.from_numpy(tl), mnist_det.NUM_CLASSES)[0]
+    assert torch.isfinite(hook) and float(hook.detach()) == pytest.approx(float(direct.detach()), rel=1e-6)
+    hook.backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.parameters())
+
+
+def test_detection_finetune_needs_a_detection_loss(tmp_path):
+    from jetsonkit.errors import ConfigError
+    from jetsonkit.pipeline import load_recipe
+
+    extra = """\
+    stages:
+      prune:
+        finetune: {data: "mnist_det:train:64", max_steps: 2}
+    """
+    text = _recipe(tmp_path, tmp_path / "m.onnx", extra, **{"model: {onnx: " + str(tmp_path / "m.onnx") + "}":
+                                                            "model: {spec: 'jetsonkit.examples.detector:build_model'}"})
+    with pytest.raises(ConfigError) as err:
+        load_recipe(text)
+    assert "key 'stages.prune.finetune.data'" in str(err.value) and "needs a detection loss" in str(err.value)
+    assert "detector_loss:finetune_loss" in err.value.hint
