@@ -211,3 +211,17 @@ def test_detection_finetune_needs_a_detection_loss(tmp_path):
         load_recipe(text)
     assert "key 'stages.prune.finetune.data'" in str(err.value) and "needs a detection loss" in str(err.value)
     assert "detector_loss:finetune_loss" in err.value.hint
+
+
+def test_bundled_detection_recipe_names_every_target():
+    from jetsonkit.pipeline import bundled_recipe, load_recipe
+
+    r = load_recipe(bundled_recipe("detect"))
+    assert r.evaluation.metric == "map50" and r.evaluation.data.startswith("mnist_det:test:")
+    assert r.preprocess.resize == "letterbox" and r.budgets.max_map_drop is not None
+    assert r.stages.prune.finetune.loss == "jetsonkit.examples.detector_loss:finetune_loss"
+    kinds = {(t.backend, t.precision, t.sparsity) for t in r.targets}
+    assert {("onnxruntime", "fp32", False), ("onnxruntime", "int8", False), ("onnxruntime", "int8", True),
+            ("tflite", "fp32", False), ("tflite", "fp16", False), ("tflite", "int8", False),
+            ("tensorrt", "int8", True)} <= kinds
+    assert load_recipe(bundled_recipe()).evaluation.metric == "top1"  # the classifier's recipe is unchanged
