@@ -33,6 +33,14 @@ class Graph:
     dtypes: dict[str, str] = field(default_factory=dict)  # numpy dtype names of the typed tensors
     opset: int = 17
 
+    def readers(self) -> dict[str, list[Node]]:
+        """Tensor name -> the nodes that read it, in graph order."""
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                out.setdefault(i, []).append(n)
+        return out
+
     def float_tensors(self) -> list[str]:
         """Node outputs that are float tensors (the only ones int8 calibration observes and quantizes)."""
         return [o for n in self.nodes for o in n.outputs if self.dtypes.get(o, "float32").startswith("float")]

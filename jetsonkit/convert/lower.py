@@ -56,10 +56,7 @@ class Lowering:
         self.mode_int8 = False  # the current node runs in int8
         self.placement: dict[str, str] = {}  # node name -> "int8" | "float"
         self.io_details: dict = {"inputs": [], "outputs": []}
-        self.readers: dict[str, list[Node]] = {}
-        for n in graph.nodes:
-            for i in n.inputs:
-                self.readers.setdefault(i, []).append(n)
+        self.readers = graph.readers()
         self.hwc_flat: dict[str, tuple] = {}  # 2-D tensors flattened in NHWC order -> (C, H, W)
         self.tail = post_processing(graph)  # nodes that stay float in int8 models
         self.data_dependent: dict[str, tuple] = {}  # outputs whose shape is known at run time only (-1 dims)
@@ -337,10 +334,7 @@ def post_processing(graph: Graph) -> set[str]:
         if any(i in produced_by and (_weighted(graph, produced_by[i]) or produced_by[i].name in after_weights)
                for i in n.inputs):
             after_weights.add(n.name)
-    readers: dict[str, list[Node]] = {}
-    for n in graph.nodes:
-        for i in n.inputs:
-            readers.setdefault(i, []).append(n)
+    readers = graph.readers()
     feeds_weights: set[str] = set()
     for n in reversed(graph.nodes):
         if _weighted(graph, n) or any(r.name in feeds_weights for o in n.outputs for r in readers.get(o, [])):

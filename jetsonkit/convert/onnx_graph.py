@@ -127,10 +127,8 @@ def load_graph(path: str | os.PathLike, input_shape=None) -> Graph:
 
 
 def _readers(graph: Graph) -> dict[str, int]:
-    count: dict[str, int] = {}
-    for n in graph.nodes:
-        for i in n.inputs:
-            count[i] = count.get(i, 0) + 1
+    """How many nodes read each tensor, a graph output counting as one more reader."""
+    count = {name: len(nodes) for name, nodes in graph.readers().items()}
     for o in graph.outputs:
         count[o] = count.get(o, 0) + 1
     return count

@@ -27,10 +27,7 @@ def _is_scalar(graph: Graph, name: str, value: float, rtol: float = 1e-4) -> boo
 class _Index:
     def __init__(self, graph: Graph):
         self.producer = {o: n for n in graph.nodes for o in n.outputs}
-        self.readers: dict[str, list[Node]] = {}
-        for n in graph.nodes:
-            for i in n.inputs:
-                self.readers.setdefault(i, []).append(n)
+        self.readers = graph.readers()
         self.outputs = set(graph.outputs)
 
     def sole_reader(self, name: str, op: str) -> Node | None:

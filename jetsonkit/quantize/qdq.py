@@ -90,6 +90,17 @@ def _quantize_weight(w: np.ndarray, scale: np.ndarray, axis: int | None) -> np.n
     return np.clip(np.rint(w / scale), -127, 127).astype(np.int8)  # rint: round half to even
 
 
+def _set_nodes(graph: Any, nodes: list, new_inits: list) -> None:
+    """Replace ``graph``'s nodes, add ``new_inits`` and drop the initializers nothing reads any more."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(new_inits)
+    used = {t for n in graph.node for t in n.input} | {o.name for o in graph.output}
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
 class _GraphEditor:
     """Collects new initializers / nodes and rewires consumers; keeps the node list topologically ordered."""
 
@@ -124,13 +135,7 @@ class _GraphEditor:
             ordered.append(node)
             for out in node.output:
                 ordered.extend(self.after.get(out, []))
-        del graph.node[:]
-        graph.node.extend(ordered)
-        graph.initializer.extend(self.new_inits)
-        used = {t for n in graph.node for t in n.input} | {o.name for o in graph.output}
-        keep = [t for t in graph.initializer if t.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(keep)
+        _set_nodes(graph, ordered, self.new_inits)
 
 
 def _add_activation_qdq(ed: _GraphEditor, site: QuantSite, amax: float) -> None:
@@ -325,13 +330,7 @@ def strip_qdq(proto: Any) -> Any:
             n.input[i] = replace.get(t, t)
     for o in graph.output:
         o.name = replace.get(o.name, o.name)
-    del graph.node[:]
-    graph.node.extend(kept)
-    graph.initializer.extend(new_inits)
-    used = {t for n in graph.node for t in n.input} | {o.name for o in graph.output}
-    keep = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
+    _set_nodes(graph, kept, new_inits)
     return proto
 
 
