@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InputError
+from ..errors import CheckFailed, ConfigError, InputError, UsageError
+from ..settings import SettingError, check, option
 
-__all__ = ["BUDGET_EXAMPLES", "budget_problem", "Budget", "RowVerdict", "gate_rows", "load_report", "verdict_table"]
+__all__ = ["BUDGET_EXAMPLES", "budget_problem", "Budget", "RowVerdict", "gate_rows", "load_report", "verdict_table",
+           "CheckResult", "run_check"]
 
 
 BUDGET_EXAMPLES = {"max_accuracy_drop": "0.5", "max_map_drop": "1", "max_latency_p99_ms": "2", "min_size_ratio": "3.5"}
@@ -36,16 +38,25 @@ def budget_problem(key: str, value: float | None) -> str | None:
 
 @dataclass(frozen=True)
 class Budget:
-    max_accuracy_drop: float | None = None  # points
-    max_latency_p99_ms: float | None = None
-    min_size_ratio: float | None = None
-    require_built: bool = False
-    max_map_drop: float | None = None  # points of the report's mAP metric (detection reports)
+    """The check stage's settings: ``jetsonkit check``'s gate flags and a recipe's ``budgets`` section are read off
+    these fields (:mod:`jetsonkit.settings`), so both refuse the same unusable values."""
 
-    @classmethod
-    def from_config(cls, cfg: Any) -> "Budget":
-        return cls(cfg.max_accuracy_drop, cfg.max_latency_p99_ms, cfg.min_size_ratio,
-                   max_map_drop=cfg.max_map_drop)
+    max_accuracy_drop: float | None = option(None, "largest allowed drop vs FP32, in percentage points (e.g. 0.5)",
+                                             metavar="POINTS")
+    max_map_drop: float | None = option(None, "detection reports: largest allowed drop of the recipe's mAP (map50 or "
+                                              "map50_95) vs FP32, in points (e.g. 1)", metavar="POINTS")
+    max_latency_p99_ms: float | None = option(None, "largest allowed p99 latency", metavar="MS")
+    min_size_ratio: float | None = option(None, "smallest allowed FP32-size / artifact-size ratio (e.g. 3.5 for INT8)",
+                                          metavar="X")
+    require_built: bool = option(False, "fail for a target that was not built / measured (e.g. on the Jetson "
+                                        "runner)", recipe=False)
+
+    def validate(self) -> None:
+        for key, example in BUDGET_EXAMPLES.items():
+            problem = budget_problem(key, getattr(self, key))
+            if problem:
+                raise SettingError(key, f"{key} {getattr(self, key)} is not a usable gate ({problem})",
+                                   hint=f"e.g. {example}")
 
     @property
     def empty(self) -> bool:
@@ -154,3 +165,38 @@ def load_report(path: str | Path) -> dict:
         raise ConfigError(f"{p} is not a jetsonkit report (format jetsonkit-report/1)",
                           hint="pass the report.json written by jetsonkit compress")
     return report
+
+
+@dataclass
+class CheckResult:
+    """What the check stage hands back when every gated target passes: the budget and one verdict per target."""
+
+    budget: Budget
+    verdicts: list[RowVerdict]
+
+    def to_dict(self) -> dict:
+        return {"budget": self.budget.describe(), "rows": [v.__dict__ for v in self.verdicts]}
+
+    def summary(self) -> str:
+        return verdict_table(self.verdicts) + f"\nall gated targets pass ({self.budget.describe()})"
+
+
+def run_check(report: str | Path, budget: Budget, targets: list[str] | None = None) -> CheckResult:
+    """Gate the rows of ``report`` (a report.json or its folder; only ``targets`` when given) against ``budget``.
+
+    UsageError when no gate is given; CheckFailed (with the verdict table) when a gated target fails or no target
+    was measured at all."""
+    check(budget)
+    if budget.empty and not budget.require_built:
+        raise UsageError("no gate given", hint="pass --max-accuracy-drop, --max-map-drop, --max-latency-p99-ms and/or "
+                         "--min-size-ratio")
+    verdicts = gate_rows(load_report(report)["rows"], budget, targets)
+    failed = [v for v in verdicts if v.failures]
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(verdicts)} target(s) fail the gates ({budget.describe()}): "
+                          f"{', '.join(v.target for v in failed)}", hint="see the table", details=verdict_table(verdicts))
+    if not any(v.gated for v in verdicts):
+        raise CheckFailed("no measured target to gate in this report (all were not built here)",
+                          hint="run the check where the targets are built, or gate CPU targets",
+                          details=verdict_table(verdicts))
+    return CheckResult(budget, verdicts)

@@ -30,12 +30,12 @@ from ..qat.stage import QatSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
 from ..quantize.stage import QuantizeSettings
 from ..settings import SettingError, check
-from .gates import BUDGET_EXAMPLES, budget_problem
+from .gates import Budget
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
 
 __all__ = ["ModelConfig", "InputConfig", "CalibrationConfig", "EvaluationConfig", "FinetuneConfig", "PruneConfig",
-           "QuantizeConfig", "QatConfig", "StagesConfig", "TargetConfig", "BudgetConfig", "BenchSettings", "Recipe",
+           "QuantizeConfig", "QatConfig", "StagesConfig", "TargetConfig", "BenchSettings", "Recipe",
            "load_recipe", "BACKENDS", "METRICS", "MAP_METRICS"]
 
 BACKENDS = ("onnxruntime", "tflite", "tensorrt")
@@ -162,14 +162,6 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
-class BudgetConfig:
-    max_accuracy_drop: float | None = None  # points vs FP32
-    max_map_drop: float | None = None  # points of the recipe's mAP metric vs FP32 (detection recipes)
-    max_latency_p99_ms: float | None = None
-    min_size_ratio: float | None = None  # FP32 ONNX size / artifact size
-
-
-@dataclass(frozen=True)
 class BenchSettings:
     iterations: int = 200
     warmup: int = 10
@@ -188,7 +180,7 @@ class Recipe:
     targets: tuple[TargetConfig, ...]
     outputs: tuple[str, ...] = ("output",)
     stages: StagesConfig = StagesConfig()
-    budgets: BudgetConfig = BudgetConfig()
+    budgets: Budget = Budget()  # the check stage's settings (jetsonkit check's gate flags)
     bench: BenchSettings = BenchSettings()
     preprocess: PreprocessSpec | None = None  # how images become the input (image-folder data; stored in the ONNX)
     lines: dict = field(default_factory=dict, compare=False, repr=False)
@@ -433,11 +425,7 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
                     f"{e.metric}", hint="use max_accuracy_drop, or metric: map50 on detection data")
     for k, inp in enumerate(r.inputs):
         _choice(doc, inp.dtype, DTYPES, ("inputs", k, "dtype"))
-    for key in BUDGET_EXAMPLES:
-        problem = budget_problem(key, getattr(r.budgets, key))
-        if problem:
-            raise _fail(doc, ("budgets", key), f"{getattr(r.budgets, key)} is not a usable budget ({problem})",
-                        hint=f"e.g. {key}: {BUDGET_EXAMPLES[key]}")
+    _check_settings(doc, r.budgets, ("budgets",))
     if len(r.inputs) != 1:
         raise _fail(doc, ("inputs",), f"compress takes models with one input, this recipe lists {len(r.inputs)}",
                     hint="e.g. inputs: [{name: input, shape: [1, 3, 224, 224]}]; multi-input models: use the "

@@ -321,7 +321,7 @@ def _choose_targets(recipe: Recipe, names: list[str] | None) -> list[TargetConfi
 
 
 def _enforce_budgets(recipe: Recipe, report: dict) -> None:
-    budget = Budget.from_config(recipe.budgets)
+    budget = recipe.budgets
     if budget.empty:
         return
     verdicts = [v for v in gate_rows(report["rows"], budget) if v.gated]
