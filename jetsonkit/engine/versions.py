@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import UsageError
 
 __all__ = ["TrtVersion", "parse_version", "KNOWN_VERSIONS"]
 
-# versions whose Python bindings we hold an API dump for (jetsonkit/engine/trt_api/<name>.json)
-KNOWN_VERSIONS = ("8.6", "10.3", "10.16", "11.4")
+# versions whose Python bindings we hold an API dump for: the files jetsonkit/engine/trt_api/<name>.json themselves
+# (scripts/trt_api_dump.py writes one per entry of its WHEELS table), so a new dump is a new known version
+TRT_API = Path(__file__).with_name("trt_api")
+KNOWN_VERSIONS = tuple(sorted((p.stem for p in TRT_API.glob("*.json")),
+                              key=lambda v: tuple(int(x) for x in v.split("."))))
 
 
 @dataclass(frozen=True, order=True)

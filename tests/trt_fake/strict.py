@@ -27,7 +27,9 @@ from typing import Any, Callable
 import numpy as np
 
 API_DIR = Path(__file__).resolve().parents[2] / "jetsonkit" / "engine" / "trt_api"
-DUMPS = {"8.6": "8.6.1", "10.3": "10.3.0", "10.16": "10.16.1.11", "11.4": "11.4.0.106"}
+# dump name -> the binding version it was made from, read off the committed dumps
+DUMPS = {p.stem: json.loads(p.read_text())["version"]
+         for p in sorted(API_DIR.glob("*.json"), key=lambda p: tuple(int(x) for x in p.stem.split(".")))}
 
 # trampoline bases a Python subclass implements, and the methods TensorRT calls on it
 TRAMPOLINES = {

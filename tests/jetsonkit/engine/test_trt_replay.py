@@ -13,7 +13,7 @@ import pytest
 from jetsonkit.engine.machine import MachineInfo
 from jetsonkit.engine.options import BuildSettings, parse_profiles
 from jetsonkit.errors import BackendError
-from trt_fake import DUMPS, FakeTrtError, install
+from trt_fake import DUMPS, FakeTrtError, install, load_dump
 
 PROFILE = parse_profiles(["input:1x1x28x28,8x1x28x28,64x1x28x28"])
 STATIC = parse_profiles(["input:8x1x28x28,8x1x28x28,8x1x28x28"])
@@ -231,6 +231,20 @@ def test_implicit_int8_warns_with_the_count_of_unranged_tensors(fake, monkeypatc
     assert total >= 11 and n == total - 2
 
 
+def test_one_version_list_the_dumps():
+    """A TensorRT version is known because its dump is committed: the dump script's wheel table, the dump files,
+    KNOWN_VERSIONS and the fake's DUMPS agree (adding a version = a WHEELS line + running the script)."""
+    from trt_fake.real import dump_script
+
+    from jetsonkit.engine.versions import KNOWN_VERSIONS, parse_version
+
+    wheels = dump_script().WHEELS
+    assert set(KNOWN_VERSIONS) == set(wheels) == set(DUMPS) and len(KNOWN_VERSIONS) >= 4
+    assert list(KNOWN_VERSIONS) == sorted(KNOWN_VERSIONS, key=parse_version)
+    for name, version in DUMPS.items():
+        assert wheels[name].endswith("==" + version) and load_dump(name)["wheel"] == wheels[name]
+
+
 def test_real_bindings_match_the_committed_dump(tmp_path_factory):
     """Regenerate the dumps from the real wheels (PyPI) and compare with the committed JSON."""
     import subprocess
@@ -254,7 +268,6 @@ def test_every_module_level_trt_name_in_our_sources_exists():
     (paths the replay does not reach, e.g. error branches, are covered this way)."""
     import re
 
-    from trt_fake import load_dump
 
     known = set()
     for version in DUMPS:
