@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +24,7 @@ from .artifacts import load_onnx, model_sha256, ort_session
 from ._progress import info, progress, warn
 from .data import InputInfo, for_model
 from .errors import ConfigError, DataError, InputSpecError, UsageError
-from .settings import SettingError, check, option
+from .settings import SettingError, check, option, usage_error
 
 __all__ = ["CalibrationSettings", "CalibrationResult", "run_calibrate", "calibrate", "collect", "method_settings", "summary", "DEFAULT_METHOD", "model_inputs", "ADVISED_SAMPLES",
            "range_rows", "range_cells", "format_ranges", "RANGE_COLUMNS"]
@@ -49,8 +49,13 @@ class _CalibrationFields:
     shape: str | None = option(None, "calibration shape for dynamic axes, NAME:1x3x224x224", recipe=False)
 
     def validate(self) -> None:
-        """Each method option only with the method that declares it; a readable memory size."""
+        """Whole sample counts; each method option only with the method that declares it; a readable memory size."""
         import calibrators
+
+        for key in ("max_samples", "batch_size"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise SettingError(key, f"{key} must be an integer, got {value!r}", hint="drop it for the default")
 
         for name in OPTIONS:
             try:
@@ -60,7 +65,8 @@ class _CalibrationFields:
                 raise SettingError(name, str(exc), hint=f"calibration method {self.method!r} takes {takes}: "
                                    "drop it or change the method") from None
         try:
-            parse_size(self.max_memory, "max_memory")
+            if self.max_memory is not None:  # None (library only): no budget
+                parse_size(self.max_memory, "max_memory")
         except UsageError as exc:
             raise SettingError("max_memory", exc.message, hint=exc.hint) from None
 
@@ -72,7 +78,7 @@ class _CalibrationFields:
     def collect_options(self) -> dict:
         """The keyword arguments :func:`collect` takes from these settings."""
         return {"batch_size": self.batch_size, "shape": self.shape, "max_samples": self.max_samples,
-                "max_memory": parse_size(self.max_memory, "max_memory")}
+                "max_memory": None if self.max_memory is None else parse_size(self.max_memory, "max_memory")}
 
 
 def _owners(name: str) -> str:
@@ -109,12 +115,40 @@ class CalibrationResult:
 
 def run_calibrate(onnx_path: str | os.PathLike, data: Any, settings: Any = None, *,
                   output: str | os.PathLike | None = None, trt_cache: str | os.PathLike | None = None,
-                  trt_version: str = "10.3.0", preprocess: Any = None) -> CalibrationResult:
-    """The calibration stage: :func:`calibrate` ``onnx_path`` on ``data`` with ``settings`` (a
-    :class:`CalibrationSettings`, checked here; default: its defaults)."""
+                  trt_version: str = "10.3.0", preprocess: Any = None, tensors: Sequence[str] | None = None,
+                  num_bins: int = 2048, threads: int | None = None) -> CalibrationResult:
+    """The calibration stage: calibrate ``onnx_path`` on ``data`` with ``settings`` (a :class:`CalibrationSettings`,
+    checked here; default: its defaults). ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration
+    cache for ``trt_version``; ``preprocess``, ``tensors``, ``num_bins``, ``threads`` go to :func:`collect`.
+    Every value is checked before any data is read or any file written."""
+    import calibrators
+
     settings = check(settings if settings is not None else CalibrationSettings())
-    table = calibrate(onnx_path, data, settings.method, output=output, trt_cache=trt_cache, trt_version=trt_version,
-                      preprocess=preprocess, **settings.collect_options(), **settings.method_options())
+    _check_run(num_bins, threads, trt_cache, trt_version)
+    sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)
+    for path in (output, trt_cache):
+        if path is not None:
+            check_output_path(path, inputs=sources)
+    if output is not None:
+        check_output_suffix(output, (".json",), "a calibration table (JSON)")
+    collector, sha = collect(onnx_path, data, tensors=tensors, num_bins=num_bins, threads=threads,
+                             preprocess=preprocess, **settings.collect_options())
+    method = settings.method
+    info(f"computing {method} ranges for {len(collector)} tensors")
+    try:
+        table = calibrators.CalibrationTable.from_collector(collector, method, model_sha256=sha,
+                                                            producer=f"jetsonkit {__version__}",
+                                                            **settings.method_options())
+    except ValueError as exc:
+        raise ConfigError(f"calibration method {method!r}: {exc}") from exc
+    for name, flags in table.flagged().items():
+        for flag in flags:
+            warn(f"calibration range of {name!r}: {flag}")
+    cache_text = _trt_cache_text(table, trt_cache, trt_version) if trt_cache is not None else None
+    if output is not None:
+        table.save(output)
+    if cache_text is not None:
+        write_text_atomic(trt_cache, cache_text)
     return CalibrationResult(table, str(onnx_path), data, None if output is None else str(output),
                              None if trt_cache is None else str(trt_cache), trt_version if trt_cache else None)
 
@@ -340,55 +374,31 @@ def _batches(total: int | None, batch_size: int) -> int | None:
 def calibrate(onnx_path: str | os.PathLike, data: Any, method: str = DEFAULT_METHOD, *,
               output: str | os.PathLike | None = None, trt_cache: str | os.PathLike | None = None,
               trt_version: str = "10.3.0", **options: Any):
-    """Calibrate ``onnx_path`` on ``data`` and return a ``calibrators.CalibrationTable``.
+    """:func:`run_calibrate` with the settings as keywords; returns the ``calibrators.CalibrationTable``.
 
-    ``options``: ``batch_size``, ``shape`` (calibration shape for dynamic axes), ``max_samples``, ``tensors``,
-    ``num_bins``, ``threads``, ``preprocess``, ``max_memory`` (bytes or "512M") go to :func:`collect`; the rest are the options ``method``
-    declares in ``calibrators.REGISTRY`` (e.g. ``percentile=99.9``): another method's option is a UsageError.
-    ``output`` writes the JSON table, ``trt_cache`` a TensorRT calibration cache for ``trt_version``.
+    ``options``: the fields of :class:`CalibrationSettings` -- ``batch_size``, ``shape`` (calibration shape for
+    dynamic axes), ``max_samples``, ``max_memory`` (bytes or "512M"; None: no budget) and the options ``method``
+    declares in ``calibrators.REGISTRY`` (e.g. ``percentile=99.9``: another method's option is a UsageError) --, and
+    ``tensors``, ``num_bins``, ``threads``, ``preprocess`` for :func:`collect`.
     """
-    import calibrators
-
-    collect_keys = ("batch_size", "shape", "max_samples", "tensors", "num_bins", "threads", "preprocess",
-                    "max_memory")
-    collect_options = {k: options.pop(k) for k in collect_keys if k in options}
-    method_options = method_settings(method, options)
-    _check_options(collect_options, trt_cache, trt_version)
-    sources = (onnx_path, data if isinstance(data, (str, os.PathLike)) else None)
-    for path in (output, trt_cache):
-        if path is not None:
-            check_output_path(path, inputs=sources)
-    if output is not None:
-        check_output_suffix(output, (".json",), "a calibration table (JSON)")
-    collector, sha = collect(onnx_path, data, **collect_options)
-    info(f"computing {method} ranges for {len(collector)} tensors")
+    extra = {k: options.pop(k) for k in ("tensors", "num_bins", "threads", "preprocess") if k in options}
+    fields_ = {f.name for f in fields(CalibrationSettings)}
+    method_settings(method, {k: v for k, v in options.items() if k not in fields_ or k in OPTIONS})
     try:
-        table = calibrators.CalibrationTable.from_collector(collector, method, model_sha256=sha,
-                                                            producer=f"jetsonkit {__version__}", **method_options)
-    except ValueError as exc:
-        raise ConfigError(f"calibration method {method!r}: {exc}") from exc
-    for name, flags in table.flagged().items():
-        for flag in flags:
-            warn(f"calibration range of {name!r}: {flag}")
-    cache_text = _trt_cache_text(table, trt_cache, trt_version) if trt_cache is not None else None
-    if output is not None:
-        table.save(output)
-    if cache_text is not None:
-        write_text_atomic(trt_cache, cache_text)
-    return table
+        settings = check(CalibrationSettings(method=method, **options))
+    except SettingError as exc:
+        raise usage_error(exc, CalibrationSettings) from None
+    return run_calibrate(onnx_path, data, settings, output=output, trt_cache=trt_cache, trt_version=trt_version,
+                         **extra).table
 
 
-def _check_options(options: dict, trt_cache: Any, trt_version: str) -> None:
-    """UsageError for an option value that cannot work, before any data is read or any file written."""
+def _check_run(num_bins: Any, threads: Any, trt_cache: Any, trt_version: str) -> None:
+    """UsageError for a library option or a cache version that cannot work, before any data is read."""
     import calibrators
 
-    for key in ("batch_size", "max_samples", "num_bins", "threads"):
-        value = options.get(key)
+    for key, value in (("num_bins", num_bins), ("threads", threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise UsageError(f"--{key.replace('_', '-')} {value!r} must be an integer >= 1",
-                             hint="drop it for the default" if key != "max_samples" else "e.g. --max-samples 500")
-    if options.get("max_memory") is not None:  # "512M" or bytes
-        options["max_memory"] = parse_size(options["max_memory"])
+            raise UsageError(f"{key} {value!r} must be an integer >= 1", hint="drop it for the default")
     if trt_cache is not None:
         try:
             calibrators.trt_version_number(str(trt_version))

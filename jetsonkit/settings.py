@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .errors import UsageError
 
-__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "given", "flag"]
+__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "given", "flag", "usage_error"]
 
 
 class SettingError(ValueError):
@@ -131,9 +131,15 @@ def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     try:
         return check(cls(**{**given_, **extra}))
     except SettingError as exc:
-        text, name = str(exc), flag(exc.key, cls)  # "batch_size must be >= 1, got 0" -> "--batch-size must be ..."
-        if text.startswith(exc.key):
-            text = name + text[len(exc.key):]
-        elif not text.startswith("--"):  # a message that names its flags already stays as it is
-            text = f"{name}: {text}"
-        raise UsageError(text, hint=exc.hint) from None
+        raise usage_error(exc, cls) from None
+
+
+def usage_error(exc: SettingError, cls: type | None = None) -> UsageError:
+    """``exc`` as the command line says it (``cls``: the settings class, for its declared flags):
+    "batch_size must be >= 1, got 0" -> "--batch-size must be >= 1, got 0"."""
+    text, name = str(exc), flag(exc.key, cls)
+    if text.startswith(exc.key):
+        text = name + text[len(exc.key):]
+    elif not text.startswith("--"):  # a message that names its flags already stays as it is
+        text = f"{name}: {text}"
+    return UsageError(text, hint=exc.hint)
