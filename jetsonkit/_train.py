@@ -17,6 +17,7 @@ The loss is one contract, ``loss(outputs, targets, teacher_outputs) -> scalar te
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -27,7 +28,7 @@ from .modelspec import import_function
 from .settings import SettingError, option
 
 __all__ = ["FinetuneSettings", "Loss", "resolve_loss", "distillation_loss", "linear_decay", "split_batch",
-           "run_epoch", "EpochStats"]
+           "run_epoch", "EpochStats", "torch_threads"]
 
 Loss = Callable[[Any, Any, Any], Any]  # (outputs, targets, teacher_outputs) -> scalar tensor
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -73,6 +74,21 @@ def resolve_loss(loss: str | Loss | None, *, distill: bool, temperature: float =
         return (lambda out, y, teacher_out: distillation_loss(out, teacher_out, temperature)), "distillation", False
     torch = require("torch", purpose="training")
     return (lambda out, y, teacher_out: torch.nn.functional.cross_entropy(out, y)), "cross_entropy", True
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """PyTorch's intra-op thread count set to ``threads`` inside the block (None: left as it is)."""
+    if threads is None:
+        yield
+        return
+    torch = require("torch", purpose="training")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def distillation_loss(student_logits, teacher_logits, temperature: float = 2.0):

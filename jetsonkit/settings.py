@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import types
 import typing
 from dataclasses import MISSING, Field, field, fields
 from typing import Any, Callable
 
 from .errors import UsageError
 
-__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "given", "flag", "usage_error"]
+__all__ = ["option", "check", "SettingError", "add_arguments", "from_args", "given", "refuse_given", "flag",
+           "usage_error"]
 
 
 class SettingError(ValueError):
@@ -87,6 +89,9 @@ def flag(name: str, cls: type | None = None) -> str:
 
 
 def _base_type(tp: Any) -> Any:
+    """``int`` for ``int | None``; other types as they are (``tuple[str, ...]`` stays a tuple)."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return tp
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     return args[0] if args else tp
 
@@ -105,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, skip: tup
             action = parser.add_argument(*names, action="store_true", dest=f.name, help=text)
         elif typing.get_origin(tp) is tuple and not f.metadata.get("parse"):  # tuple[str, ...]: repeat the flag
             action = parser.add_argument(*names, action="append", type=typing.get_args(tp)[0], dest=f.name,
-                                         metavar=f.name.upper(), help=f"{text} (repeatable)")
+                                         metavar=f.metadata.get("metavar") or f.name.upper(),
+                                         help=f"{text} (repeatable)")
         else:
             action = parser.add_argument(*names, type=f.metadata.get("parse") or tp, dest=f.name,
                                          choices=choices_of(f), help=text, default=None,
@@ -123,6 +129,14 @@ def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         if f.metadata.get("cli", False) and value is not None and value is not False:
             out[f.name] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def refuse_given(cls: type, args: argparse.Namespace, needs: str) -> None:
+    """None, or a UsageError naming the flags of ``cls`` that were given although ``needs`` (the flag that turns
+    them on) was not: they would do nothing."""
+    names = [flag(name, cls) for name in given(cls, args)]
+    if names:
+        raise UsageError(f"{', '.join(names)} would do nothing without {needs}", hint=f"add {needs}, or drop them")
 
 
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:

@@ -27,6 +27,7 @@ from ..calibrate import CalibrationSettings
 from ..errors import ConfigError
 from ..preprocess.config import PreprocessSpec
 from ..qat.stage import QatSettings
+from ..sparsity.stage import PruneSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
 from ..quantize.stage import QuantizeSettings
 from ..settings import SettingError, check
@@ -92,18 +93,12 @@ class FinetuneConfig(FinetuneSettings):
     data: str
 
 
-@dataclass(frozen=True)
-class PruneConfig:
-    """``threads``: PyTorch threads for the fine-tune (unset: torch's default, one per core). On a CPU other jobs
-    already load, one thread wastes least: the bundled detector's training step measured 0.22 CPU-s on one thread
-    and 4.5 CPU-s on two (load ~10 on 2 cores: the second thread spins waiting for its share)."""
+@dataclass(frozen=True, kw_only=True)
+class PruneConfig(PruneSettings):
+    """``stages.prune``: the prune stage's own settings (:class:`jetsonkit.sparsity.stage.PruneSettings`: same keys,
+    defaults and checks as ``jetsonkit prune``'s flags) plus its fine-tune."""
 
-    sparsity: str = "2:4"
-    permute: bool = False
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
     finetune: FinetuneConfig | None = None
-    threads: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,22 +310,7 @@ def _check_model(doc: LocatedYaml, base: Path, m: ModelConfig) -> ModelConfig:
 
 
 def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelConfig) -> StagesConfig:
-    prune = s.prune
-    if prune is not None:
-        if prune.sparsity != "2:4":
-            raise _fail(doc, ("stages", "prune", "sparsity"), f"sparsity {prune.sparsity!r} is not supported",
-                        hint="use 2:4 (the pattern NVIDIA sparse tensor cores run)")
-        if model.spec is None:
-            raise _fail(doc, ("stages", "prune"), "2:4 pruning with fine-tuning needs the PyTorch model",
-                        hint="give model.spec (and weights) instead of model.onnx, or drop stages.prune")
-        if prune.threads is not None and prune.threads < 1:
-            raise _fail(doc, ("stages", "prune", "threads"), f"threads {prune.threads} must be >= 1")
-        if prune.finetune is not None:
-            ft, path = prune.finetune, ("stages", "prune", "finetune")
-            _check_settings(doc, ft, path)
-            ft = FinetuneConfig(**{**ft.__dict__, "data": _data_spec(doc, base, ft.data, path + ("data",))})
-            _check_detection_finetune(doc, base, ft, path)
-            prune = PruneConfig(**{**prune.__dict__, "finetune": ft})
+    prune = _check_prune(doc, base, s.prune, model)
     q = s.quantize
     _check_settings(doc, q, ("stages", "quantize"))
     if q.auto_budget is not None and q.data is None:
@@ -342,6 +322,34 @@ def _check_stages(doc: LocatedYaml, base: Path, s: StagesConfig, model: ModelCon
                         qat=_check_qat(doc, base, s.qat, model))
 
 
+def _check_prune(doc: LocatedYaml, base: Path, prune: PruneConfig | None, model: ModelConfig) -> PruneConfig | None:
+    if prune is None:
+        return None
+    path = ("stages", "prune")
+    _check_settings(doc, prune, path)
+    if model.spec is None:
+        raise _fail(doc, path, "2:4 pruning with fine-tuning needs the PyTorch model",
+                    hint="give model.spec (and weights) instead of model.onnx, or drop stages.prune")
+    ft, path = prune.finetune, path + ("finetune",)
+    if ft is None:
+        return prune
+    _check_settings(doc, ft, path)
+    _check_detection_finetune(doc, base, ft, path)
+    data = _training_data(doc, base, ft, path, "fine-tuning data", "the dense model")
+    return PruneConfig(**{**prune.__dict__, "finetune": FinetuneConfig(**{**ft.__dict__, "data": data})})
+
+
+def _training_data(doc: LocatedYaml, base: Path, section: Any, path: tuple, what: str, teacher: str) -> str:
+    """A checked fine-tune section's (FinetuneSettings + data) data spec, resolved; labels must be in the data unless
+    it distils or brings its own loss."""
+    data = _data_spec(doc, base, section.data, path + ("data",))
+    if not section.distill and section.loss is None and not _labelled(doc, data, path + ("data",)):
+        raise _fail(doc, path + ("data",), f"{what} {section.data!r} has no labels",
+                    hint=f"give an .npz with x and y (or class sub-folders), or set distill: true (distillation "
+                    f"from {teacher}), or a loss: module:function that needs none")
+    return data
+
+
 def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: ModelConfig) -> QatConfig | None:
     if qat is None:
         return None
@@ -350,11 +358,7 @@ def _check_qat(doc: LocatedYaml, base: Path, qat: QatConfig | None, model: Model
         raise _fail(doc, path, "quantization-aware training needs the PyTorch model",
                     hint="give model.spec (and weights) instead of model.onnx, or drop stages.qat")
     _check_settings(doc, qat, path)
-    data = _data_spec(doc, base, qat.data, path + ("data",))
-    if not qat.distill and qat.loss is None and not _labelled(doc, data, path + ("data",)):
-        raise _fail(doc, path + ("data",), f"QAT data {qat.data!r} has no labels",
-                    hint="give an .npz with x and y (or class sub-folders), or set distill: true (distillation "
-                    "from the FP32 model)")
+    data = _training_data(doc, base, qat, path, "QAT data", "the FP32 model")
     return QatConfig(**{**qat.__dict__, "data": data})
 
 

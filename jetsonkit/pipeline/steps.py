@@ -8,8 +8,6 @@ wires them together.
 
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -98,51 +96,25 @@ def export_stage(recipe: Recipe, out: Path) -> dict:
 
 
 def prune_stage(recipe: Recipe, out: Path) -> dict:
-    """2:4-prune the model, fine-tune it with the masks held, save the checkpoint and export ``<name>.2to4.onnx``."""
-    from ..modelspec import load_model
-    from ..sparsity import finetune, prune_2to4, save_pruned
-    from ..sparsity.torchdata import batches
+    """2:4-prune the model, fine-tune it with the masks held, save the checkpoint and export ``<name>.2to4.onnx``
+    (:func:`jetsonkit.sparsity.stage.run_prune`; the recipe's prune section is its settings)."""
+    from ..sparsity.stage import run_prune
 
-    cfg = recipe.stages.prune
-    model = load_model(recipe.model.spec, recipe.model.weights)
-    dense = copy.deepcopy(model) if cfg.finetune and cfg.finetune.distill else None
-    example = _example_inputs(recipe)[0] if cfg.permute else None
-    pruned = prune_2to4(model, include=list(cfg.include) or None, exclude=list(cfg.exclude) or None,
-                        permute=cfg.permute, example_input=example)
-    result: dict[str, Any] = {"pruned_layers": pruned.pruned_layers, "layers": pruned.as_dict()}
-    if cfg.finetune is not None:
-        ft = cfg.finetune
-        if _boxes(ft.data):  # detection: (x, boxes, labels) batches for the recipe's detection loss
-            from .detection import training_targets
+    cfg, ft = recipe.stages.prune, recipe.stages.prune.finetune
+    train = None
+    if ft is not None and _boxes(ft.data):  # detection: (x, boxes, labels) batches for the recipe's detection loss
+        from .detection import training_targets
 
-            loader = training_targets(recipe, ft.data, data_inputs(recipe)).loader(ft.batch_size)
-        else:
-            x, y = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
-            keep_y = ft.loss is not None or not ft.distill  # a task's own loss may use labels and the teacher
-            loader = batches(x, y if keep_y else None, batch_size=ft.batch_size)
-        with _torch_threads(cfg.threads):
-            done = finetune(model, loader, pruned.masks, teacher=dense, epochs=ft.epochs, lr=ft.lr, loss=ft.loss,
-                            max_steps=ft.max_steps, label="compress: fine-tune (2:4 masks held)")
-        result["finetune"] = done.as_dict()
-    save_pruned(model, out / f"{recipe.name}.2to4.pt", pruned.pruned_layers,
-                meta={"recipe": recipe.path, "finetune": result.get("finetune", {}).get("mode", "none")})
-    result["export"] = _export(recipe, model, out / f"{recipe.name}.2to4.onnx")
+        train = training_targets(recipe, ft.data, data_inputs(recipe)).loader(ft.batch_size)
+    elif ft is not None:
+        train = load_data(ft.data, data_inputs(recipe), recipe.preprocess)
+    pruned = run_prune(recipe.model.spec, cfg, ft, train=train, weights=recipe.model.weights,
+                       example_input=_example_inputs(recipe)[0] if cfg.permute else None,
+                       output=out / f"{recipe.name}.2to4.pt", meta={"recipe": recipe.path},
+                       label="compress: fine-tune (2:4 masks held)")
+    result = {**pruned.as_dict(), "output": f"{recipe.name}.2to4.pt"}
+    result["export"] = _export(recipe, pruned.model, out / f"{recipe.name}.2to4.onnx")
     return result
-
-
-@contextmanager
-def _torch_threads(threads: int | None):
-    """PyTorch's intra-op thread count set to ``threads`` inside the block (None: left as it is)."""
-    if threads is None:
-        yield
-        return
-    torch = require("torch", purpose="fine-tuning")
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _boxes(spec: str) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 COMMANDS = Path(__file__).resolve().parents[3] / "jetsonkit" / "cli" / "commands"
 MAX_LINES = 60
-STILL_THICK = {"bench", "prune", "sparsity"}
+STILL_THICK = {"bench"}
 
 
 def _params():

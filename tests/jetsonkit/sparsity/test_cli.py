@@ -73,14 +73,14 @@ def test_prune_onnx_cli(mnist_onnx, tmp_path, capsys):
 @pytest.mark.parametrize("argv,code,message", [
     (["--include", "nomatch*"], 2, "'nomatch*' matches no weighted layer"),
     (["--include", "classifier.2"], 1, "no layer is eligible"),
-    (["--sparsity", "1:4"], 2, "not supported"),
+    (["--sparsity", "1:4"], 2, "argument --sparsity: invalid choice: '1:4'"),
     (["--finetune"], 2, "--finetune needs --data"),
     (["--epochs", "3"], 2, "--epochs would do nothing"),
     (["--lr", "0.1", "--max-steps", "5"], 2, "--lr, --max-steps would do nothing"),
     (["--data", "mnist:train:100"], 2, "--data would do nothing"),
     (["--input", "input:1x1x28x28"], 2, "--input would do nothing"),
-    (["--finetune", "--data", "mnist:train:100", "--lr", "-1"], 2, "--lr must be > 0, not -1.0"),
-    (["--finetune", "--data", "mnist:train:100", "--max-steps", "0"], 2, "--max-steps must be >= 1, not 0"),
+    (["--finetune", "--data", "mnist:train:100", "--lr", "-1"], 2, "--lr must be > 0, got -1.0"),
+    (["--finetune", "--data", "mnist:train:100", "--max-steps", "0"], 2, "--max-steps must be >= 1, got 0"),
     (["--permute", "--input", "input:1x3x28x28"], 2, "the model does not accept the example input of --permute"),
 ])
 def test_prune_bad_input(argv, code, message, tmp_path, capsys):
