@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,10 +88,10 @@ def measure_artifact(recipe: Recipe, path: Path, x: np.ndarray, y: np.ndarray | 
     """(figures, outputs) of ``path``: accuracy, latency, throughput, size; one Runtime for all of them.
     ``task``: a :class:`~.detection.DetectionEval` for a detection recipe (``x`` is then its frames)."""
     from ..runtime import Runtime
-    from ..runtime.benchmark import BenchConfig, bench_runtime
+    from ..runtime.benchmark import bench_runtime
 
     b = recipe.bench
-    threads = {"threads": b.threads} if Path(path).suffix in (".onnx", ".tflite") else {}
+    threads = {"threads": b.threads} if Path(path).suffix in (".onnx", ".tflite") and b.threads else {}
     with Runtime.open(path, **threads) as rt:
         out = predict_with(rt, x)
         if task is not None:
@@ -99,8 +100,7 @@ def measure_artifact(recipe: Recipe, path: Path, x: np.ndarray, y: np.ndarray | 
             quality = {"accuracy": _score(recipe, Path(path).name, out, y,
                                           reference if reference is not None else out)}
         load_before = _load_1m()
-        bench = bench_runtime(rt, BenchConfig(warmup=b.warmup, iterations=b.iterations, batch=b.batch,
-                                              energy=False))
+        bench = bench_runtime(rt, replace(b, no_energy=True))
         load_after = _load_1m()
     lat = bench["latency_ms"]
     return {**quality, "samples": int(len(x)), "latency_p50_ms": lat["median"],

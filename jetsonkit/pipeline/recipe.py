@@ -31,6 +31,7 @@ from ..sparsity.stage import PruneSettings
 from ..quantize.plan import PRECISIONS as ORT_PRECISIONS
 from ..quantize.stage import QuantizeSettings
 from ..settings import SettingError, check
+from ..runtime.benchmark import BenchSettings
 from .gates import Budget
 from .yamlmarks import LocatedYaml, dotted, load_located_yaml
 
@@ -157,14 +158,6 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
-class BenchSettings:
-    iterations: int = 200
-    warmup: int = 10
-    batch: int = 1
-    threads: int = 1
-
-
-@dataclass(frozen=True)
 class Recipe:
     path: str
     name: str
@@ -176,7 +169,7 @@ class Recipe:
     outputs: tuple[str, ...] = ("output",)
     stages: StagesConfig = StagesConfig()
     budgets: Budget = Budget()  # the check stage's settings (jetsonkit check's gate flags)
-    bench: BenchSettings = BenchSettings()
+    bench: BenchSettings = BenchSettings()  # the bench stage's settings (jetsonkit bench's flags)
     preprocess: PreprocessSpec | None = None  # how images become the input (image-folder data; stored in the ONNX)
     lines: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -445,10 +438,7 @@ def _check_sections(doc: LocatedYaml, r: Recipe, base: Path) -> Recipe:
         if t.qat and r.stages.qat is None:
             raise _fail(doc, ("targets", t.name, "qat"), "a QAT target needs stages.qat",
                         hint="add stages: {qat: {data: mnist:train:20000, max_steps: 60, learn_scales: true}}")
-    b = r.bench
-    for key in ("iterations", "batch", "threads"):
-        if getattr(b, key) < 1:
-            raise _fail(doc, ("bench", key), f"{key} must be >= 1")
+    _check_settings(doc, r.bench, ("bench",))
     preprocess = r.preprocess
     if preprocess is None and e.metric in MAP_METRICS:  # a detector's default: letterbox (YOLO's), colour off the input
         preprocess = PreprocessSpec(resize="letterbox", color="gray" if r.inputs[0].shape[1] == 1 else "rgb")

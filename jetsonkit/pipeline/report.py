@@ -90,7 +90,7 @@ def build_report(recipe: Any, out: Path, made: list, measured: dict, ref_path: P
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine_summary(),
             "out_dir": str(out), "metric": recipe.evaluation.metric, "evaluation_data": recipe.evaluation.data,
             "task": "detect" if "map50" in ref else "classify",
-            "bench": recipe.bench.__dict__, "reference": {"artifact": ref_path.name, **ref},
+            "bench": recipe.bench.recipe_dict(), "reference": {"artifact": ref_path.name, **ref},
             "budgets": recipe.budgets.__dict__, "rows": rows, "sensitivity": sensitivity, "calibration": calibration,
             "stages": [s.as_dict() for s in log], "stage_results": results, "seconds": round(seconds, 2)}
 
@@ -195,6 +195,10 @@ def stage_times(report: dict) -> tuple[int, int, str | None, str | None]:
     return ran, len(stages) - ran, (made[0] if made else None), (made[-1] if made else None)
 
 
+def _threads(n: int | None) -> str:
+    return f"{n} thread(s)" if n else "the backend's default threads"
+
+
 def summary(report: dict) -> dict[str, str]:
     """The header facts as plain text (report.md adds Markdown around them, report.html HTML)."""
     b, ref = report["bench"], report["reference"]
@@ -203,7 +207,7 @@ def summary(report: dict) -> dict[str, str]:
     return {
         "accuracy": _quality_text(report),
         "latency": (f"Latency: batch {b['batch']}, {b['iterations']} iterations after {b['warmup']} warm-up, "
-                    f"{b['threads']} thread(s), each artifact through the same jetsonkit Runtime. Load = 1-minute load "
+                    f"{_threads(b['threads'])}, each artifact through the same jetsonkit Runtime. Load = 1-minute load "
                     "average before–after each benchmark / cores: at or above the core count other work shares the "
                     "CPU, and p99 shows it first."),
         "machine": "Measured on: " + "; ".join(machines(report)) + ".",

@@ -258,7 +258,7 @@ def _measure(run: _Run, label: str, path: Path, x, y, reference, task=None) -> t
         holder["out"] = out
         return figures
 
-    settings = {"evaluation": _plain(r.evaluation), "bench": _plain(r.bench), **_preprocess_key(r)}
+    settings = {"evaluation": _plain(r.evaluation), "bench": r.bench.recipe_dict(), **_preprocess_key(r)}
     against = [run.model(False)] if reference is not None else []
     figures = run.store.run(f"measure-{path.name}", settings, [path, *against, *steps.data_files(r.evaluation.data)],
                             [rel], work)

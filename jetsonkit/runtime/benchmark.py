@@ -1,4 +1,5 @@
-"""Benchmark any Runtime the way trtexec reports an engine, and compare several model files in one table.
+"""Benchmark any Runtime the way trtexec reports an engine, and compare several model files in one table: the bench
+stage (:class:`BenchSettings`, :func:`run_bench`).
 
 Per model: warm-up, then a fixed number of iterations or a duration; ``streams`` requests in flight at once
 (caller threads on CPU backends, execution contexts / CUDA streams on TensorRT). Reported: throughput (queries/s
@@ -15,41 +16,74 @@ import resource
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..errors import InputSpecError, UsageError
+from ..errors import BackendError, InputSpecError
+from ..settings import SettingError, check, option
 from .base import Runtime
 from .tensors import TensorInfo
 
 PERCENTILES = (50, 90, 95, 99)
 
 
-@dataclass
-class BenchConfig:
-    """What to run: counts are per model."""
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to run, per model: ``jetsonkit bench``'s flags and a recipe's ``bench`` section (warmup, iterations,
+    batch, threads) are read off these fields (:mod:`jetsonkit.settings`), so their defaults and checks are these."""
 
-    warmup: int = 10
-    iterations: int | None = 200
-    duration_s: float | None = None  # when set, run until this many seconds passed (at least `iterations` if set)
-    batch: int = 1
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # explicit input shapes by name
-    streams: int = 1
-    energy: bool = True
-    idle_s: float = 1.0  # board power sampled this long before the run, to report energy above idle too
-    power_root: str = "/sys"
-    seed: int = 0
+    warmup: int = option(10, "untimed requests first", minimum=0)
+    iterations: int | None = option(None, "timed requests per model (default 200; with --duration, none unless "
+                                          "given)", minimum=1)
+    duration: float | None = option(None, "run each model this long instead of a fixed count", metavar="SECONDS",
+                                    recipe=False)
+    batch: int = option(1, "batch size for a dynamic first axis", minimum=1)
+    threads: int | None = option(None, "compute threads of ONNX Runtime / LiteRT (default: the backend's own)",
+                                 minimum=1)
+    streams: int = option(1, "requests in flight at once: caller threads (CPU) or execution contexts (TensorRT)",
+                          minimum=1, recipe=False)
+    no_energy: bool = option(False, "do not sample the Jetson power rails", recipe=False)
+    idle: float | None = option(None, "on a Jetson, sample idle board power this long first to report energy "
+                                      "above idle too (default 1)", minimum=0, metavar="SECONDS", recipe=False)
+    backend: str | None = option(None, "force a backend (default: from each file's suffix)",
+                                 choices=("tensorrt", "onnxruntime", "litert"), recipe=False)
+    isolate: bool = option(False, "benchmark each model in its own process, so peak memory is per model",
+                           recipe=False)
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict, metadata={"recipe": False})  # --shape
+    power_root: str = option("/sys", "where the power monitors are read (tests: a fake hwmon tree)", cli=False,
+                             recipe=False)
+    seed: int = option(0, "seed of the random inputs", cli=False, recipe=False)
 
-    def check(self) -> None:
-        if self.warmup < 0 or self.batch < 1 or self.streams < 1:
-            raise UsageError("bench: --warmup must be >= 0, --batch and --streams >= 1")
-        if (self.iterations is None or self.iterations < 1) and not self.duration_s:
-            raise UsageError("bench: give --iterations >= 1 or --duration > 0")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise UsageError(f"bench: --duration {self.duration_s} must be > 0 seconds", hint="e.g. --duration 10")
-        if self.iterations is not None and self.iterations < 1:
-            raise UsageError(f"bench: --iterations {self.iterations} must be >= 1", hint="e.g. --iterations 200")
+    def validate(self) -> None:
+        if self.duration is not None and not self.duration > 0:
+            raise SettingError("duration", f"duration {self.duration} must be > 0 seconds", hint="e.g. --duration 10")
+        if self.no_energy and self.idle is not None:
+            raise SettingError("idle", "--idle samples idle power for the energy figures, which --no-energy turns off",
+                               hint="drop one of them")
+
+    @property
+    def timed_iterations(self) -> int | None:
+        """Timed requests per model: ``iterations``, else 200 (none with a ``duration``)."""
+        return self.iterations if self.iterations is not None else (None if self.duration else 200)
+
+    @property
+    def idle_s(self) -> float:
+        return 1.0 if self.idle is None else self.idle
+
+    def recipe_dict(self) -> dict:
+        """The recipe section's values as they ran (the report's ``bench`` and the measurement's stage key)."""
+        return {"iterations": self.timed_iterations, "warmup": self.warmup, "batch": self.batch,
+                "threads": self.threads}
+
+    def argv(self) -> list[str]:
+        """The ``jetsonkit bench`` flags that ask for these settings (one model per process with ``--isolate``)."""
+        out = ["--warmup", str(self.warmup), "--batch", str(self.batch), "--streams", str(self.streams)]
+        for name, value in (("--iterations", self.iterations), ("--duration", self.duration),
+                            ("--threads", self.threads), ("--backend", self.backend), ("--idle", self.idle)):
+            out += [name, str(value)] if value is not None else []
+        out += [x for name, dims in self.shapes.items() for x in ("--shape", f"{name}:{'x'.join(map(str, dims))}")]
+        return out + (["--no-energy"] if self.no_energy else [])
 
 
 def latency_stats_ms(samples_s: list[float] | np.ndarray) -> dict[str, float]:
@@ -68,7 +102,7 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024
 
 
-def _input_shape(info: TensorInfo, cfg: BenchConfig, model: str) -> tuple[int, ...]:
+def _input_shape(info: TensorInfo, cfg: BenchSettings, model: str) -> tuple[int, ...]:
     if info.name in cfg.shapes:
         shape = tuple(cfg.shapes[info.name])
         if cfg.batch != 1 and shape[:1] != (cfg.batch,):
@@ -92,7 +126,7 @@ def _input_shape(info: TensorInfo, cfg: BenchConfig, model: str) -> tuple[int, .
     return tuple(dims)
 
 
-def random_inputs(rt: Runtime, cfg: BenchConfig) -> dict[str, np.ndarray]:
+def random_inputs(rt: Runtime, cfg: BenchSettings) -> dict[str, np.ndarray]:
     """Inputs of the right shapes and dtypes (normal noise for floats, small integers otherwise)."""
     rng = np.random.default_rng(cfg.seed)
     unknown = sorted(set(cfg.shapes) - {info.name for info in rt.inputs})
@@ -121,20 +155,21 @@ def _run_stream(call: Callable[[], Any], stop: Callable[[int], bool], out: list[
         i += 1
 
 
-def _timed_loop(rt: Runtime, feed: dict[str, np.ndarray], cfg: BenchConfig) -> tuple[list[float], float]:
+def _timed_loop(rt: Runtime, feed: dict[str, np.ndarray], cfg: BenchSettings) -> tuple[list[float], float]:
     """Run the measured loop on ``cfg.streams`` threads; return (per-request latencies, wall seconds)."""
-    per_stream = None if cfg.iterations is None else -(-cfg.iterations // cfg.streams)
+    count = cfg.timed_iterations
+    per_stream = None if count is None else -(-count // cfg.streams)
     deadline: list[float] = [0.0]
 
     def stop(i: int) -> bool:
-        if cfg.duration_s:
+        if cfg.duration:
             return time.perf_counter() >= deadline[0] and (per_stream is None or i >= per_stream)
         return i >= per_stream  # type: ignore[operator]
 
     samples: list[list[float]] = [[] for _ in range(cfg.streams)]
     call = lambda: rt.infer(feed)  # noqa: E731 - the request being timed
     start = time.perf_counter()
-    deadline[0] = start + (cfg.duration_s or 0.0)
+    deadline[0] = start + (cfg.duration or 0.0)
     if cfg.streams == 1:
         _run_stream(call, stop, samples[0])
     else:
@@ -146,9 +181,9 @@ def _timed_loop(rt: Runtime, feed: dict[str, np.ndarray], cfg: BenchConfig) -> t
     return [x for s in samples for x in s], time.perf_counter() - start
 
 
-def bench_runtime(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
+def bench_runtime(rt: Runtime, cfg: BenchSettings) -> dict[str, Any]:
     """Benchmark one open Runtime; returns a plain dict (the row of the table and the --json record)."""
-    cfg.check()
+    check(cfg)
     feed = random_inputs(rt, cfg)
     for _ in range(cfg.warmup):
         rt.infer(feed)
@@ -157,7 +192,7 @@ def bench_runtime(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
         gpu.reset()
     from .power import EnergyMeter
 
-    meter = EnergyMeter.detect(cfg.power_root) if cfg.energy else None
+    meter = EnergyMeter.detect(cfg.power_root) if not cfg.no_energy else None
     idle_w = None
     if meter is not None and cfg.idle_s > 0:
         meter.start()
@@ -185,22 +220,78 @@ def bench_runtime(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
     else:
         from .power import energy_unavailable_reason
 
-        result["energy"] = {"skipped": energy_unavailable_reason(cfg.power_root) if cfg.energy else "not requested"}
+        result["energy"] = {"skipped": energy_unavailable_reason(cfg.power_root) if not cfg.no_energy
+                            else "not requested"}
     return result
 
 
-def bench_files(paths: list[str | os.PathLike], cfg: BenchConfig, backend: str | None = None,
-                options: dict[str, Any] | None = None, on_start: Callable[[str], None] | None = None
-                ) -> list[dict[str, Any]]:
-    """Open each file in turn, benchmark it, close it; the results in the same order."""
+def bench_files(paths: list[str | os.PathLike], cfg: BenchSettings,
+                on_start: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Open each file in turn (on ``cfg.backend`` or its suffix's; ``cfg.threads`` compute threads, ``cfg.streams``
+    TensorRT execution contexts), benchmark it, close it; the results in the same order."""
+    options: dict[str, Any] = {"threads": cfg.threads} if cfg.threads is not None else {}
+    if cfg.streams > 1:
+        options["contexts"] = cfg.streams  # TensorRT: one execution context per stream
     results = []
     for path in paths:
         if on_start is not None:
             on_start(str(path))
-        opts = dict(options or {})
-        with Runtime.open(path, backend=backend, **_options_for(path, backend, opts)) as rt:
+        with Runtime.open(path, backend=cfg.backend, **_options_for(path, cfg.backend, options)) as rt:
             results.append(bench_runtime(rt, cfg))
     return results
+
+
+def _isolated(paths: list[str | os.PathLike], cfg: BenchSettings) -> list[dict[str, Any]]:
+    """Run ``jetsonkit bench MODEL --json`` once per model in a fresh interpreter; collect its result."""
+    import json
+    import subprocess
+    import sys
+
+    from .._progress import info
+
+    results = []
+    for path in paths:
+        info(f"bench: {path} (own process)")
+        proc = subprocess.run([sys.executable, "-m", "jetsonkit", "bench", str(path), "--json", *cfg.argv()],
+                              capture_output=True, text=True)
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            raise BackendError(f"bench of {path} in its own process failed (exit {proc.returncode}): "
+                               f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}")
+        if not data.get("ok"):
+            raise BackendError(f"bench of {path}: {data.get('error')}")
+        results.append(data["results"][0])
+    return results
+
+
+@dataclass
+class BenchResult:
+    """What the bench stage hands back: one result per model (in order) and the machine they ran on."""
+
+    results: list[dict[str, Any]]
+    machine: dict[str, Any]
+    isolated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "results": self.results}
+
+    def summary(self) -> str:
+        m = self.machine
+        return format_table(self.results, isolated=self.isolated) + f"\nmachine: {m['cpu']}, {m['cores']} cores" + \
+            (f", {m['board']}" if m["board"] else "") + f"; {m['date']}"
+
+
+def run_bench(paths: list[str | os.PathLike], settings: BenchSettings = BenchSettings()) -> BenchResult:
+    """The bench stage: benchmark every model file with ``settings``, side by side (each in its own process with
+    ``settings.isolate``, so peak memory is per model)."""
+    from .._progress import info
+
+    check(settings)
+    isolated = settings.isolate and len(paths) > 1
+    results = _isolated(paths, settings) if isolated else \
+        bench_files(paths, settings, on_start=lambda p: info(f"bench: {p}"))
+    return BenchResult(results, machine_summary(), isolated=settings.isolate or len(paths) == 1)
 
 
 def _options_for(path: str | os.PathLike, backend: str | None, options: dict[str, Any]) -> dict[str, Any]:

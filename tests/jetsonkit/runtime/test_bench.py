@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from jetsonkit.cli import main
-from jetsonkit.errors import InputSpecError, UsageError
+from jetsonkit.errors import InputSpecError
 from jetsonkit.runtime import Runtime
-from jetsonkit.runtime.benchmark import BenchConfig, bench_runtime, latency_stats_ms, random_inputs
+from jetsonkit.runtime.benchmark import BenchSettings, bench_runtime, latency_stats_ms, random_inputs
+from jetsonkit.settings import SettingError, check
 
 
 def test_latency_stats_against_numpy():
@@ -23,7 +24,7 @@ def test_latency_stats_against_numpy():
 
 def test_bench_runtime_counts_and_shapes(mnist_onnx):
     with Runtime.open(mnist_onnx, threads=1) as rt:
-        r = bench_runtime(rt, BenchConfig(warmup=2, iterations=30, batch=3, energy=False))
+        r = bench_runtime(rt, BenchSettings(warmup=2, iterations=30, batch=3, no_energy=True))
     assert r["queries"] == 30 and r["inputs"] == {"input": [3, 1, 28, 28]}
     assert r["throughput_ips"] == pytest.approx(3 * r["throughput_qps"])
     lat = r["latency_ms"]
@@ -33,19 +34,19 @@ def test_bench_runtime_counts_and_shapes(mnist_onnx):
 
 def test_bench_duration_and_streams(mnist_tflite):
     with Runtime.open(mnist_tflite, threads=1) as rt:
-        r = bench_runtime(rt, BenchConfig(warmup=1, iterations=None, duration_s=0.3, streams=2, energy=False))
+        r = bench_runtime(rt, BenchSettings(warmup=1, duration=0.3, streams=2, no_energy=True))
     assert r["wall_s"] >= 0.3 and r["queries"] > 2
 
 
 def test_bench_config_errors(mnist_onnx):
-    with pytest.raises(UsageError):
-        BenchConfig(iterations=0).check()
+    with pytest.raises(SettingError, match="iterations must be >= 1"):
+        check(BenchSettings(iterations=0))
     with Runtime.open(mnist_onnx) as rt:
         with pytest.raises(InputSpecError, match="--shape"):
             from jetsonkit.runtime.tensors import TensorInfo
 
             rt._inputs = (TensorInfo("input", ("b", 1, "h", 28), np.dtype(np.float32)),)
-            random_inputs(rt, BenchConfig())
+            random_inputs(rt, BenchSettings())
 
 
 def test_cli_bench_side_by_side(mnist_onnx, mnist_tflite, capsys):
@@ -98,8 +99,8 @@ def test_bench_energy_with_power_monitors(mnist_onnx, tmp_path):
 
     _fake_hwmon(tmp_path, [("VDD_IN", 5000, 1200)])
     with Runtime.open(mnist_onnx, threads=1) as rt:
-        r = bench_runtime(rt, BenchConfig(warmup=1, iterations=None, duration_s=0.3, batch=2, idle_s=0.1,
-                                          power_root=str(tmp_path)))
+        r = bench_runtime(rt, BenchSettings(warmup=1, duration=0.3, batch=2, idle=0.1,
+                                            power_root=str(tmp_path)))
     e = r["energy"]
     assert e["rails"] == "VDD_IN" and e["mean_power_w"] == pytest.approx(6.0)
     assert e["mj_per_inference"] == pytest.approx(e["joules"] * 1e3 / (2 * r["queries"]))
