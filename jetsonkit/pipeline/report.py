@@ -30,7 +30,7 @@ def _row(t: Any, path: Path | None, result: dict, m: dict | None, ref: dict) -> 
         return {**row, "artifact": result.get("onnx", ""), "status": result.get("status", "not built here"),
                 "size_bytes": None, "size_ratio": None, "accuracy": None, "delta_points": None,
                 "latency_p50_ms": None, "latency_p99_ms": None, "throughput_ips": None, "runtime": None,
-                "note": result.get("reason", ""), "finish": result.get("finish"), "build_spec_file": result.get("build_spec_file", result.get("plan_file"))}
+                "note": result.get("reason", ""), "finish": result.get("finish"), "build_spec_file": build_spec_file(result)}
     return {**row, "artifact": path.name, "status": "measured", **_figures(m, ref), "note": "", "finish": None}
 
 
@@ -195,6 +195,12 @@ def stage_times(report: dict) -> tuple[int, int, str | None, str | None]:
     return ran, len(stages) - ran, (made[0] if made else None), (made[-1] if made else None)
 
 
+def build_spec_file(row: dict) -> str | None:
+    """A not-built target's build-spec file; stage results and reports from before the rename call it
+    ``plan_file``."""
+    return row.get("build_spec_file", row.get("plan_file"))
+
+
 def _threads(n: int | None) -> str:
     return f"{n} thread(s)" if n else "the backend's default threads"
 
@@ -247,7 +253,7 @@ def report_markdown(report: dict) -> str:
     if nb:
         parts += ["## Not built here", ""]
         parts += [f"- **{r['target']}** ({r['backend']} {r['precision']}, {r['sparsity']}): {r['note']}. "
-                  f"Build spec: `{r.get('build_spec_file')}`. Finish on the device: `{r['finish']}`" for r in nb]
+                  f"Build spec: `{build_spec_file(r)}`. Finish on the device: `{r['finish']}`" for r in nb]
         parts += [""]
     parts += [f"![accuracy vs latency](plots/{PLOTS[0]})", "", f"![accuracy vs size](plots/{PLOTS[1]})", ""]
     for model, scores in report.get("sensitivity", {}).items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from .report import PLOTS, columns, describe_machine, is_detect, stage_times, summary, table_cells
+from .report import PLOTS, build_spec_file, columns, describe_machine, is_detect, stage_times, summary, table_cells
 
 __all__ = ["report_html"]
 
@@ -71,7 +71,7 @@ def _trade_off_table(report: dict) -> str:
 
 def _not_built(report: dict) -> str:
     items = [f"<li><strong>{_e(r['target'])}</strong> ({_e(r['backend'])} {_e(r['precision'])}, "
-             f"{_e(r['sparsity'])}): {_e(r['note'])}. Build spec: {_code(r.get('build_spec_file'))}. "
+             f"{_e(r['sparsity'])}): {_e(r['note'])}. Build spec: {_code(build_spec_file(r))}. "
              f"Finish on the device: {_code(r['finish'])}</li>"
              for r in report["rows"] if r["status"] != "measured"]
     return f"<h2>Not built here</h2><ul>{''.join(items)}</ul>" if items else ""

@@ -137,3 +137,17 @@ def test_check_refuses_gates_that_pass_everything(capsys, tmp_path, gate):
     code, out, err = _run(capsys, "check", tmp_path / "report.json", *gate)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and f"{gate[0]} " in err and "is not a usable gate" in err
+
+
+def test_report_from_before_the_build_spec_rename_rerenders(capsys, compressed, tmp_path):
+    """A report.json written when the not-built target's file was its "plan_file" still names that file."""
+    out = tmp_path / "old"
+    shutil.copytree(compressed.out_dir, out)
+    report = json.loads((out / "report.json").read_text())
+    (orin,) = [r for r in report["rows"] if r["target"] == "jetson-orin"]
+    orin["plan_file"] = orin.pop("build_spec_file")
+    (out / "report.json").write_text(json.dumps(report))
+    assert _run(capsys, "report", out)[0] == 0
+    name = orin["plan_file"]
+    assert name == "jetson-orin.build-spec.txt" and (out / name).is_file()
+    assert f"Build spec: `{name}`" in (out / "report.md").read_text() and name in (out / "report.html").read_text()
