@@ -117,11 +117,9 @@ def detection_loss(maps, target_boxes, target_labels, num_classes: int):
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def finetune_loss(maps, targets, teacher_outputs=None):
-    """The detector's loss as a fine-tune hook (``stages.prune.finetune.loss:
-    jetsonkit.examples.detector_loss:finetune_loss``; the ``loss(outputs, targets, teacher_outputs)`` contract of
-    :mod:`jetsonkit._train`): ``maps`` the train-mode per-level maps, ``targets`` the pipeline's ``(boxes [B, G, 4]
-    xyxy input pixels, labels [B, G], -1 = padding)`` batch; anchors are assigned per batch (:func:`build_targets`)."""
+def ground_truth_loss(maps, targets):
+    """:func:`detection_loss` of the train-mode per-level ``maps`` against the pipeline's ``(boxes [B, G, 4] xyxy
+    input pixels, labels [B, G], -1 = padding)`` batch; anchors are assigned per batch (:func:`build_targets`)."""
     torch = require("torch", purpose="training the detector")
     boxes, labels = (t.numpy() for t in targets)
     keep = labels >= 0
@@ -129,3 +127,16 @@ def finetune_loss(maps, targets, teacher_outputs=None):
     tb, tl = build_targets([b[k] for b, k in zip(boxes, keep)], [c[k] for c, k in zip(labels, keep)], size)
     num_classes = int(maps[0].shape[1]) - 4 * REG_MAX
     return detection_loss(maps, torch.from_numpy(tb), torch.from_numpy(tl), num_classes)[0]
+
+
+def finetune_loss(maps, targets, teacher_outputs=None):
+    """The detector's loss as a fine-tune hook (``stages.prune.finetune.loss:
+    jetsonkit.examples.detector_loss:finetune_loss``; the ``loss(outputs, targets, teacher_outputs)`` contract of
+    :mod:`jetsonkit._train`): :func:`ground_truth_loss` when the batch carries ``targets``, plus
+    :func:`jetsonkit.detect.finetune.distillation` from the dense model's exported output when there is a teacher
+    (recipe ``distill: true``)."""
+    from ..detect.finetune import make_finetune_loss
+
+    num_classes = int(maps[0].shape[1]) - 4 * REG_MAX
+    loss = make_finetune_loss(ground_truth_loss, num_classes=num_classes, reg_max=REG_MAX, strides=STRIDES)
+    return loss(maps, targets, teacher_outputs)
