@@ -6,8 +6,9 @@ The pieces plug into :func:`jetsonkit.sparsity.finetune` through its loss contra
 - ``outputs``: the student's raw per-level maps (train mode), ``[B, 4 * reg_max + classes, H, W]`` per stride, the
   layout of YOLOv8's ``Detect`` head in training (Ultralytics, ``ultralytics/nn/modules/head.py``) and of
   :mod:`jetsonkit.examples.detector`;
-- ``targets``: per-anchor ground truth ``(boxes [B, A, 4] xyxy pixels, labels [B, A], -1 = background)`` from
-  :func:`jetsonkit.examples.detector_loss.build_targets` (:func:`training_batches` makes such batches), or None;
+- ``targets``: what the batch carries after ``x``, passed to the task's loss as it is — for the bundled detector
+  ``(boxes [B, G, 4] xyxy input pixels, labels [B, G], -1 = padding)``, the batches of compress's detection
+  fine-tune and of :func:`training_batches` — or None;
 - ``teacher_outputs``: the dense model's eval-mode output, the YOLOv8 export layout ``[B, 4 + classes, A]`` (boxes
   centre-x, centre-y, width, height in pixels; class scores after the sigmoid), or None without a teacher.
 
@@ -106,15 +107,16 @@ def make_finetune_loss(task_loss: Callable | None, *, num_classes: int, reg_max:
 
 
 def training_batches(data, batch_size: int = 64, seed: int = 0) -> list[tuple]:
-    """Shuffled ``(x, boxes, labels)`` torch batches of a :class:`~jetsonkit.examples.mnist_det.DetectionSet`
-    (images, per-image xyxy boxes and labels) with per-anchor targets for the bundled detector
-    (:func:`jetsonkit.examples.detector_loss.build_targets`); the last partial batch is dropped."""
+    """Shuffled ``(x, boxes, labels)`` torch batches of a :class:`~jetsonkit.examples.mnist_det.DetectionSet`:
+    boxes ``[B, G, 4]`` xyxy pixels and labels ``[B, G]`` padded with -1 to the most boxes of a frame (the form
+    compress's detection fine-tune feeds too); the last partial batch is dropped."""
     torch = require("torch", purpose="detector fine-tuning")
-    from ..examples import detector_loss
-
-    x = torch.from_numpy(data.nchw())
-    boxes, labels = (torch.from_numpy(a) for a in detector_loss.build_targets(data.boxes, data.labels,
-                                                                             int(x.shape[-1])))
+    most = max([len(b) for b in data.boxes] + [1])
+    boxes = np.zeros((len(data), most, 4), np.float32)
+    labels = np.full((len(data), most), -1, np.int64)
+    for i, (b, c) in enumerate(zip(data.boxes, data.labels)):
+        boxes[i, :len(b)], labels[i, :len(c)] = b, c
+    x, boxes, labels = torch.from_numpy(data.nchw()), torch.from_numpy(boxes), torch.from_numpy(labels)
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
     return [(x[i], boxes[i], labels[i]) for i in order[: len(x) // batch_size * batch_size].split(batch_size)]
 
@@ -137,13 +139,14 @@ class SparseDetectorResult:
 BUNDLED_DENSE = ("stage2.1.cv1.conv", "top_down.cv1.conv", "top_down.cv2.conv")
 
 
-def finetune_detector_2to4(model, train, *, steps: int = 600, lr: float = 1e-3, batch_size: int = 64,
+def finetune_detector_2to4(model, train, *, steps: int = 300, lr: float = 1e-3, batch_size: int = 64,
                            exclude: Sequence[str] | None = BUNDLED_DENSE, distill: bool = True, seed: int = 0):
     """2:4-prune the bundled detector ``model`` in place (every eligible layer but ``exclude``) and fine-tune it
     ``steps`` batches on ``train`` (a DetectionSet of training frames, cycled) with the detection loss plus, with
     ``distill``, distillation from a dense copy; returns a :class:`SparseDetectorResult`, model in eval mode.
 
-    This is the recipe ``jetsonkit demo --task detect`` runs; a pipeline calls it the same way.
+    The bundled detection recipe (``jetsonkit/examples/mnist_det_recipe.yaml``, ``jetsonkit demo --task detect``)
+    runs the same recipe through compress's prune stage.
     """
     import copy
 
@@ -156,8 +159,8 @@ def finetune_detector_2to4(model, train, *, steps: int = 600, lr: float = 1e-3, 
     batches = training_batches(train, batch_size, seed)
     epochs = -(-steps // len(batches))
     torch.manual_seed(seed)
-    result = finetune(model, batches, pruned.masks, loss=detector_loss.finetune_loss, teacher=teacher, epochs=epochs, lr=lr,
-                      max_steps=steps, label="2:4 detector fine-tune")
+    result = finetune(model, batches, pruned.masks, loss=detector_loss.finetune_loss, teacher=teacher,
+                      epochs=epochs, lr=lr, max_steps=steps, label="2:4 detector fine-tune")
     info(f"2:4 detector: {len(pruned.pruned_layers)} layers pruned, {result.steps} fine-tune steps in "
          f"{result.seconds:.0f} s")
     return SparseDetectorResult(pruned, result)
