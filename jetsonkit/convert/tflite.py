@@ -62,16 +62,13 @@ class ConvertResult:
 
 
 def _check_options(precision: str, io: str, input_layout: str, data, calib, limit, method) -> None:
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
-    if io not in IO_TYPES:
-        raise UsageError(f"unknown I/O type {io!r}", hint="choose float or int8")
-    if input_layout not in LAYOUTS:
-        raise UsageError(f"unknown input layout {input_layout!r}", hint="choose nhwc or nchw")
-    if method is not None:
-        from ..calibrate import method_settings
+    from ..settings import SettingError, check
+    from .stage import ConvertSettings
 
-        method_settings(method, {})
+    try:  # each option's own check lives in ConvertSettings (the CLI's flags and a recipe target read it too)
+        check(ConvertSettings(precision=precision, io=io, input_layout=input_layout, method=method))
+    except SettingError as exc:
+        raise UsageError(f"{exc.key}: {exc}", hint=exc.hint) from None
     if calib is not None and method is not None:
         raise UsageError(f"the calibration table fixes the method; method={method!r} applies without one",
                          hint="drop --method, or drop --calib to calibrate here with that method")
