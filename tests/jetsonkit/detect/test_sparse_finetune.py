@@ -89,3 +89,12 @@ def test_a_short_finetune_recovers_most_of_the_pruning_loss():
     assert before - lost > 0.2  # pruning without fine-tuning costs a lot: the test can tell
     assert after - lost >= 0.6 * (before - lost), (before, lost, after)
 
+
+def test_the_bundled_recipe_keeps_the_same_layers_dense():
+    """The detect demo (the bundled recipe through compress) and finetune_detector_2to4 run one 2:4 recipe."""
+    from jetsonkit.pipeline import bundled_recipe
+    from jetsonkit.pipeline.recipe import load_recipe
+
+    prune = load_recipe(bundled_recipe("detect")).stages.prune
+    assert tuple(prune.exclude) == BUNDLED_DENSE
+    assert prune.finetune.distill and prune.finetune.loss == "jetsonkit.examples.detector_loss:finetune_loss"
