@@ -59,6 +59,7 @@ class QuantizeResult:
     qdq: Any = None  # QdqResult of the Q/DQ model written
     report: Any = None  # SensitivityReport of the auto_budget search
     plan_out: str | None = None  # where the search's plan went
+    plan_table: str | None = None  # and its sensitivity table
     fp16: dict | None = None  # {"path", "casts"} of the FP16 graph written
     explanation: str | None = None
     layers: dict | None = None  # per node: op, precision, the rule that decided it
@@ -79,7 +80,8 @@ class QuantizeResult:
     def text(self) -> str:
         lines = []
         if self.report is not None:
-            lines += [self.report.table(), f"wrote plan {self.plan_out} and table {self.plan_out}.txt"]
+            lines += [self.report.table(), f"wrote plan {self.plan_out}"
+                      + (f" and table {self.plan_table}" if self.plan_table else "")]
         if self.explanation is not None:
             lines.append(self.explanation)
         if self.fp16 is not None:
@@ -114,7 +116,8 @@ def run_quantize(model: Any, settings: QuantizeSettings = QuantizeSettings(), *,
     result = QuantizeResult(plan=PrecisionPlan.load(settings.plan) if settings.plan else None)
     if settings.auto_budget is not None:
         result.plan_out = str(plan_out or f"{output}.plan.yaml")
-        result.report = _search(model, calib, data, settings, result.plan_out, plan_table, strict_budget)
+        result.plan_table = f"{result.plan_out}.txt" if plan_table else None
+        result.report = _search(model, calib, data, settings, result.plan_out, result.plan_table, strict_budget)
         result.plan = result.report.plan()
     if settings.fp16:
         result.fp16, proto = _write_fp16(model, result.plan, output)
@@ -168,17 +171,17 @@ def _check_io(model: Any, s: QuantizeSettings, calib: Any, output: Any, data: An
             check_output_path(plan_out, inputs=(model, calib, s.plan, output))
 
 
-def _search(model: Any, calib: Any, data: Any, settings: QuantizeSettings, plan_out: str, plan_table: bool,
+def _search(model: Any, calib: Any, data: Any, settings: QuantizeSettings, plan_out: str, plan_table: str | None,
             strict: bool) -> Any:
     from ..data import load_xy
     from .sensitivity import search_mixed_precision
 
     x, y = data if isinstance(data, tuple) else load_xy(data)
     report = search_mixed_precision(model, calib, x, y, budget=settings.auto_budget, mode=settings.search_mode)
-    report.save(plan_out, f"{plan_out}.txt" if plan_table else None)
+    report.save(plan_out, plan_table)
     if strict and not report.met:
         raise CheckFailed(f"no plan met the budget {settings.auto_budget:g} ({report.metric}); best "
-                          f"{report.final:.4g} keeping {len(report.kept)} layer(s)", hint=f"see {plan_out}.txt",
+                          f"{report.final:.4g} keeping {len(report.kept)} layer(s)", hint=f"see {plan_table or plan_out}",
                           details=report.table())
     return report
 

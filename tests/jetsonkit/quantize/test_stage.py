@@ -4,6 +4,7 @@ section, the defaults and the checks; run_quantize is the one call the CLI and c
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,15 @@ def test_the_library_names_the_field(mnist_onnx, tmp_path):
         run_quantize(mnist_onnx, QuantizeSettings(auto_budget=0.3, mode="both"), calib="c.json",
                      output=tmp_path / "q.onnx", data="mnist:val:10")
     assert exc.value.key == "mode" and not (tmp_path / "q.onnx").exists()
+
+
+def test_the_search_writes_what_its_text_says(sensitive_onnx, sensitive_table, tmp_path):
+    calib = tmp_path / "calib.json"
+    sensitive_table.save(calib)
+    for table in (True, False):
+        out = tmp_path / f"s{table}.qdq.onnx"
+        result = run_quantize(sensitive_onnx, QuantizeSettings(auto_budget=0.3), calib=calib, output=out,
+                              data="mnist:test:1000", plan_table=table)
+        line = next(li for li in result.text().splitlines() if li.startswith("wrote plan"))
+        assert Path(f"{out}.plan.yaml").is_file() and Path(f"{out}.plan.yaml.txt").is_file() == table
+        assert line == f"wrote plan {out}.plan.yaml" + (f" and table {out}.plan.yaml.txt" if table else "")
