@@ -202,7 +202,9 @@ class TensorRTRunner(Runtime):
                 if self.data_dependent and not self.version.has_output_allocator:
                     raise UnsupportedError(f"{self.path.name}: outputs {self.data_dependent} have data-dependent shapes; "
                                            f"jetsonkit reads them with an IOutputAllocator from TensorRT 10 on, not "
-                                           f"{trt.__version__}", hint="run this engine with TensorRT 10 (JetPack 6.1+)")
+                                           f"{trt.__version__}", hint="run this engine with TensorRT 10 (JetPack 6.1+); "
+                                           "for NMS, rebuild it with `jetsonkit build --nms efficient-nms` "
+                                           "(static outputs)")
                 self.sizes = size_buffers(self.io, output_max)
                 zero_copy = self.options["zero_copy"]
                 self.zero_copy = (self.device.integrated and self.device.can_map_host_memory) if zero_copy is None \
