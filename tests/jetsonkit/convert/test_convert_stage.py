@@ -34,6 +34,18 @@ def test_convert_process_says_wrote_once_and_no_xnnpack_info(mnist_onnx, tmp_pat
     assert "lowering" in done.stderr  # the library's progress lines still show
 
 
+def test_runtime_of_a_tflite_shows_no_xnnpack_info(mnist_onnx, tmp_path):
+    """The LiteRT runtime (evaluate, bench, compare) applies XNNPACK at load: its C++ INFO line is discarded by the
+    process too, without --quiet; the command's own output stays."""
+    from jetsonkit.convert import convert_tflite
+
+    model = convert_tflite(mnist_onnx, tmp_path / "m.tflite").path
+    cmd = [sys.executable, "-m", "jetsonkit", "evaluate", str(model), "--data", "mnist:test:50"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "XNNPACK" not in done.stdout + done.stderr and "top-1" in done.stdout, done.stdout + done.stderr
+
+
 def test_chatter_guard_is_the_processs_alone():
     """In-process callers (tests, programs using the library) get no fd redirection: the guard is installed by the
     CLI process only while its command runs."""
