@@ -2,8 +2,9 @@
 
 Every backticked path (``jetsonkit/engine/spec.py``, ``quantize/plan.py``, ``trt_api/<version>.json``: relative to
 the repository, ``jetsonkit/`` or ``tests/``; ``<...>`` is any name) exists, every bare file name (``nms.py``) is a
-file of jetsonkit/ or calibrators/, and every dotted name (``jetsonkit.engine.run_build``) is a module, or a name a
-module defines, imports or lists for lazy import. The README's layout block names folders and files that exist.
+file of jetsonkit/, calibrators/, scripts/ or tests/, and every dotted name (``jetsonkit.engine.run_build``) is a
+module, or a name a module defines, imports or lists for lazy import. The README's layout block names folders and
+files that exist.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ BASES = (REPO, REPO / "jetsonkit", REPO / "tests")
 
 
 def _path_exists(text: str) -> bool:
-    pattern = re.sub(r"<[^>]+>", "*", text)
+    pattern = re.sub(r"\*+", "*", re.sub(r"<[^>]+>", "*", text))
     if "/" not in pattern:
-        return any(any(base.rglob(pattern)) for base in (REPO / "jetsonkit", REPO / "calibrators", REPO / "scripts"))
+        return any(any(base.rglob(pattern)) for base in (REPO / "jetsonkit", REPO / "calibrators", REPO / "scripts", REPO / "tests"))
     return any(any(base.glob(pattern)) if "*" in pattern else (base / pattern).exists() for base in BASES)
 
 
