@@ -139,7 +139,7 @@ class SparseDetectorResult:
 BUNDLED_DENSE = ("stage2.1.cv1.conv", "top_down.cv1.conv", "top_down.cv2.conv")
 
 
-def finetune_detector_2to4(model, train, *, steps: int = 300, lr: float = 1e-3, batch_size: int = 64,
+def finetune_detector_2to4(model, train, *, steps: int = 600, lr: float = 1e-3, batch_size: int = 64,
                            exclude: Sequence[str] | None = BUNDLED_DENSE, distill: bool = True, seed: int = 0):
     """2:4-prune the bundled detector ``model`` in place (every eligible layer but ``exclude``) and fine-tune it
     ``steps`` batches on ``train`` (a DetectionSet of training frames, cycled) with the detection loss plus, with
