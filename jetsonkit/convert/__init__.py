@@ -11,7 +11,7 @@ from __future__ import annotations
 from .._lazy import lazy_names
 
 _LAZY = {"convert_tflite": "jetsonkit.convert.tflite", "read_metadata": "jetsonkit.convert.tflite",
-         "ConvertResult": "jetsonkit.convert.tflite", "ConvertSettings": "jetsonkit.convert.stage",
+         "ConvertResult": "jetsonkit.convert.tflite", "ConvertSettings": "jetsonkit.convert.options",
          "run_convert": "jetsonkit.convert.stage"}
 __all__ = list(_LAZY)
 

@@ -21,8 +21,8 @@ from .._progress import info
 from ..artifacts import TFLITE_METADATA as METADATA_NAME
 from ..artifacts import read_tflite_metadata as read_metadata  # noqa: F401 - the public name of jetsonkit.convert
 from ..errors import BackendError, DataError, IncompatibleArtifactError, InputError, UsageError
+from .options import IO_TYPES, LAYOUTS, PRECISIONS, ConvertSettings  # noqa: F401 - IO_TYPES etc.: public names
 
-PRECISIONS, IO_TYPES, LAYOUTS = ("fp32", "fp16", "int8"), ("float", "int8"), ("nhwc", "nchw")
 
 
 @dataclass
@@ -63,7 +63,6 @@ class ConvertResult:
 
 def _check_options(precision: str, io: str, input_layout: str, data, calib, limit, method) -> None:
     from ..settings import SettingError, check
-    from .stage import ConvertSettings
 
     try:  # each option's own check lives in ConvertSettings (the CLI's flags and a recipe target read it too)
         check(ConvertSettings(precision=precision, io=io, input_layout=input_layout, method=method))

@@ -1,4 +1,5 @@
-"""2:4 fine-tuning of a YOLO-style detector: its training loss, distillation from the dense model, and one call.
+"""2:4 fine-tuning of a YOLO-style detector: its training loss and distillation from the dense model (the one call
+for the bundled detector, ``finetune_detector_2to4``, is in :mod:`jetsonkit.examples.detector_loss`).
 
 The pieces plug into :func:`jetsonkit.sparsity.finetune` through its loss contract
 ``loss(outputs, targets, teacher_outputs)`` (:mod:`jetsonkit._train`):
@@ -34,13 +35,11 @@ A recipe names the bundled detector's loss as ``jetsonkit.examples.detector_loss
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .._deps import require
-from .._progress import info
 
 
 def _flat(torch, maps, channels: int):
@@ -119,48 +118,3 @@ def training_batches(data, batch_size: int = 64, seed: int = 0) -> list[tuple]:
     x, boxes, labels = torch.from_numpy(data.nchw()), torch.from_numpy(boxes), torch.from_numpy(labels)
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
     return [(x[i], boxes[i], labels[i]) for i in order[: len(x) // batch_size * batch_size].split(batch_size)]
-
-
-@dataclass
-class SparseDetectorResult:
-    """What :func:`finetune_detector_2to4` did: the prune (layers, masks) and the fine-tune (steps, losses)."""
-
-    prune: object  # jetsonkit.sparsity.PruneResult
-    finetune: object  # jetsonkit.sparsity.FinetuneResult
-
-    @property
-    def pruned_layers(self) -> list[str]:
-        return self.prune.pruned_layers
-
-
-# The bundled detector's layers kept dense by measured sensitivity (README, detection section): pruned alone
-# without fine-tuning they cost the most mAP@0.5, and they are tiny (<= 2,560 weights, 1x1), far below the sizes
-# where sparse tensor-core kernels pay off, so keeping them dense costs no speed worth having.
-BUNDLED_DENSE = ("stage2.1.cv1.conv", "top_down.cv1.conv", "top_down.cv2.conv")
-
-
-def finetune_detector_2to4(model, train, *, steps: int = 600, lr: float = 1e-3, batch_size: int = 64,
-                           exclude: Sequence[str] | None = BUNDLED_DENSE, distill: bool = True, seed: int = 0):
-    """2:4-prune the bundled detector ``model`` in place (every eligible layer but ``exclude``) and fine-tune it
-    ``steps`` batches on ``train`` (a DetectionSet of training frames, cycled) with the detection loss plus, with
-    ``distill``, distillation from a dense copy; returns a :class:`SparseDetectorResult`, model in eval mode.
-
-    The bundled detection recipe (``jetsonkit/examples/mnist_det_recipe.yaml``, ``jetsonkit demo --task detect``)
-    runs the same recipe through compress's prune stage.
-    """
-    import copy
-
-    torch = require("torch", purpose="detector fine-tuning")
-    from ..examples import detector_loss
-    from ..sparsity import finetune, prune_2to4
-
-    teacher = copy.deepcopy(model).eval() if distill else None
-    pruned = prune_2to4(model, exclude=list(exclude or ()))
-    batches = training_batches(train, batch_size, seed)
-    epochs = -(-steps // len(batches))
-    torch.manual_seed(seed)
-    result = finetune(model, batches, pruned.masks, loss=detector_loss.finetune_loss, teacher=teacher,
-                      epochs=epochs, lr=lr, max_steps=steps, label="2:4 detector fine-tune")
-    info(f"2:4 detector: {len(pruned.pruned_layers)} layers pruned, {result.steps} fine-tune steps in "
-         f"{result.seconds:.0f} s")
-    return SparseDetectorResult(pruned, result)

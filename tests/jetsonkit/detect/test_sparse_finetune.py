@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from jetsonkit.detect import map_of_predictor  # noqa: E402
-from jetsonkit.detect.finetune import (  # noqa: E402
-    BUNDLED_DENSE, distillation, finetune_detector_2to4, make_finetune_loss)
+from jetsonkit.detect.finetune import distillation, make_finetune_loss  # noqa: E402
+from jetsonkit.examples.detector_loss import BUNDLED_DENSE, finetune_detector_2to4  # noqa: E402
 from jetsonkit.examples import detector, detector_loss, mnist_det  # noqa: E402
 from jetsonkit.sparsity import prune_2to4  # noqa: E402
 
