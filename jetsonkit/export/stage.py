@@ -42,6 +42,7 @@ class ExportSettings:
                                hint="drop one or the other")
         from .._deps import require
 
+        require("torch", purpose="ONNX export")  # named first: an install without the export extra lacks both
         newest = require("onnx", purpose="ONNX export").defs.onnx_opset_version()
         if not 7 <= self.opset <= newest:
             raise SettingError("opset", f"opset {self.opset} is outside 7..{newest} (the opsets the installed onnx "

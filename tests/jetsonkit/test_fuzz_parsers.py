@@ -212,7 +212,7 @@ def test_engine_sidecar_parser_and_round_trip(tmp_path, examples):
 
     engine = tmp_path / "m.engine"
     side = sidecar_path(engine)
-    base = {"format": FORMAT, "tensorrt_version": "10.3.0", "gpu": {"name": "Orin"}, "plan": {}}
+    base = {"format": FORMAT, "tensorrt_version": "10.3.0", "gpu": {"name": "Orin"}, "build_spec": {}}
 
     @_settings(examples)
     @given(st.one_of(st.binary(max_size=80), json_values.map(lambda v: json.dumps(v).encode()),
