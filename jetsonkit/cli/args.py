@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_calib_arguments", "add_image_arguments", "image_preprocess", "input_path", "output_path",
-           "path_roles"]
+__all__ = ["add_calib_arguments", "add_data_argument", "add_plan_argument", "add_trt_version_argument",
+           "add_image_arguments", "image_preprocess", "input_path", "output_path", "path_roles", "DATA_FORMS"]
+
+# What a --data argument may name: the grammar of jetsonkit.data.DataSpec.parse, said once for every command.
+DATA_FORMS = ("mnist:<train|val|test>[:limit] (the bundled real MNIST), a .npy / .npz file (x, and labels y), a "
+              "folder of .npy / .npz samples, a folder of images (class sub-folders give labels), a COCO or YOLO "
+              "folder, or mnist_det:<train|test>[:count]")
 
 
 def input_path(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *flags: str, **kwargs) -> argparse.Action:
@@ -43,6 +48,27 @@ def add_calib_arguments(parser: argparse.ArgumentParser, *, required: bool = Fal
                help=help_ or "calibration table (calib.json from `jetsonkit calibrate`)")
     parser.add_argument("--allow-other-model", action="store_true",
                         help="use a --calib table that records another model's hash (refused by default)")
+
+
+def add_data_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str, *,
+                      flag: str = "--data", **kwargs) -> argparse.Action:
+    """The one ``--data`` definition: ``purpose`` (what the command does with it) then the forms it accepts."""
+    default = kwargs.get("default")
+    tail = f"; default {default}" if default else ""
+    return input_path(parser, flag, help=f"{purpose}: {DATA_FORMS}{tail}", **kwargs)
+
+
+def add_plan_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str) -> argparse.Action:
+    """The one ``--plan`` definition: a precision plan file (per-layer precisions, from ``jetsonkit quantize
+    --auto-budget`` or written by hand), and what this command does with it."""
+    return input_path(parser, "--plan", help=f"precision plan file (.yaml / .toml / .json, per-layer precisions): {purpose}")
+
+
+def add_trt_version_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str, *,
+                             default: str | None = None) -> argparse.Action:
+    """The one ``--trt-version`` definition (checked against the known TensorRT versions where it is used)."""
+    tail = f" (default {default})" if default else ""
+    return parser.add_argument("--trt-version", metavar="X.Y[.Z]", help=f"TensorRT version {purpose}{tail}")
 
 
 def _floats(text: str) -> tuple[float, ...]:

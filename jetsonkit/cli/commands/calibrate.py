@@ -10,7 +10,8 @@ from ...calibrate import CalibrationSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
-from ..args import add_image_arguments, image_preprocess, input_path, output_path
+from ..args import (add_data_argument, add_image_arguments, add_trt_version_argument, image_preprocess, input_path,
+                    output_path)
 
 NAME = "calibrate"
 HELP = f"compute INT8 ranges ({' / '.join(METHODS)}) for an ONNX model from calibration data"
@@ -24,12 +25,11 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     input_path(parser, "model", help="the FP32 .onnx model")
-    input_path(parser, "--data", required=True,
-                        help="mnist:train:1000, a .npy / .npz file, a folder of .npy / .npz samples, or of images")
+    add_data_argument(parser, "calibration samples", required=True)
     add_settings_arguments(parser, CalibrationSettings)
     output_path(parser, "-o", "--output", default="calib.json", help="calibration table to write (default calib.json)")
     output_path(parser, "--trt-cache", help="also write a TensorRT calibration cache (TensorRT 8.x / 10.x)")
-    parser.add_argument("--trt-version", help="TensorRT version the cache is for (default 10.3.0; needs --trt-cache)")
+    add_trt_version_argument(parser, "the cache is for (needs --trt-cache)", default="10.3.0")
     add_image_arguments(parser)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..args import input_path
+from ..args import input_path, add_data_argument
 
 NAME = "compare"
 HELP = "run the same inputs through several artifacts (.engine / .onnx / Q/DQ .onnx / .tflite) and compare outputs"
@@ -14,7 +14,7 @@ DESCRIPTION = (HELP + ": per output max abs / max rel error, cosine, SQNR and pa
 def add_arguments(parser) -> None:
     input_path(parser, "models", nargs="+", help="the reference model first, then the ones to compare with it")
     src = parser.add_mutually_exclusive_group()
-    input_path(src, "--data", help="inputs: mnist:test:100, a .npy / .npz, an image folder (as jetsonkit calibrate)")
+    add_data_argument(src, "inputs fed to both models")
     src.add_argument("--random", type=int, metavar="N", help="N seeded random samples in the reference's input shape")
     parser.add_argument("--atol", type=float, default=1e-3, help="absolute tolerance (default 1e-3)")
     parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)")

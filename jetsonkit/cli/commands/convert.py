@@ -8,7 +8,7 @@ from ...convert.stage import ConvertSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
-from ..args import add_calib_arguments, input_path, output_path
+from ..args import add_calib_arguments, input_path, output_path, add_data_argument
 
 NAME = "convert"
 HELP = "convert an ONNX model (or a PyTorch spec) to TFLite / LiteRT: fp32, fp16 or full-integer int8"
@@ -20,9 +20,7 @@ DESCRIPTION = (HELP + ". NHWC input by default (what a camera gives); the layout
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     input_path(parser, "model", help="model.onnx, or a PyTorch spec (package.module:factory) with --input")
     output_path(parser, "-o", "--output", help="output .tflite (default: MODEL.<precision>.tflite)")
-    input_path(parser, "--data", help="calibration samples, as for `jetsonkit calibrate`: mnist:<train|val|test>"
-                                       "[:limit] (the bundled real MNIST), a .npy / .npz file in the model's NCHW "
-                                       "layout, or a folder of images")
+    add_data_argument(parser, "calibration samples (without --calib), in the ONNX model's layout")
     add_calib_arguments(parser, help_="calibration table (calib.json from `jetsonkit calibrate`) to impose")
     add_settings_arguments(parser, ConvertSettings)
     parser.add_argument("--input", action="append", help="input spec for a PyTorch model, e.g. input:1x1x28x28")

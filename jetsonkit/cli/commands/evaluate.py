@@ -9,7 +9,7 @@ from ...evaluate_stage import EvaluateSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import EXIT_CHECK_FAILED, CommandResult
-from ..args import add_image_arguments, image_preprocess, input_path
+from ..args import add_image_arguments, image_preprocess, input_path, add_data_argument
 
 NAME = "evaluate"
 HELP = "top-1 accuracy (or detection mAP with --task detect) and agreement with a reference model"
@@ -19,10 +19,8 @@ DESCRIPTION = (HELP + ". Image folders are decoded as `jetsonkit calibrate` deco
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     input_path(parser, "model", help="model to evaluate (.onnx; other formats through jetsonkit.runtime)")
-    input_path(parser, "--data", default=None,
-               help="classify: mnist:<train|val|test>[:limit], an .npz with x (and y), an .npy (x), a folder of "
-               "images (class sub-folders: labels) or of .npy / .npz samples; default mnist:test. detect: "
-               "mnist_det:<train|test>[:count], a COCO or a YOLO folder; default mnist_det:test:500")
+    add_data_argument(parser, "evaluation data with labels (default mnist:test; with --task detect: boxes, default "
+                              "mnist_det:test:500)")
     input_path(parser, "--reference", help="reference model (e.g. the FP32 .onnx) for agreement figures")
     add_settings_arguments(parser, EvaluateSettings)
     add_image_arguments(parser)

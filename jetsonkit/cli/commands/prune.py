@@ -7,7 +7,7 @@ import argparse
 from ...settings import add_arguments as add_settings_arguments
 from ...sparsity.stage import FinetuneSettings, PruneSettings
 from .. import CommandResult
-from ..args import input_path, output_path
+from ..args import input_path, output_path, add_data_argument
 
 NAME = "prune"
 HELP = "2:4 structured pruning of a PyTorch model (+ channel permutation, + short fine-tune) to a checkpoint"
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "(default: one sample of --data)")
     g = parser.add_argument_group("fine-tuning (masks stay fixed)")
     g.add_argument("--finetune", action="store_true", help="fine-tune after pruning on --data")
-    input_path(g, "--data", help="training data: mnist:train[:limit], an .npz with x (and y), an .npy, or a folder")
+    add_data_argument(g, "fine-tune data")
     add_settings_arguments(g, FinetuneSettings)
     input_path(parser, "--eval", metavar="DATA", help="report top-1 before / after on this data, e.g. mnist:test")
     output_path(parser, "-o", "--output", required=True, help="pruned checkpoint (.pt)")
