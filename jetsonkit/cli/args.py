@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_calib_arguments", "add_data_argument", "add_plan_argument", "add_trt_version_argument",
+__all__ = ["add_calib_arguments", "add_data_argument", "add_precision_plan_argument", "add_trt_version_argument",
            "add_image_arguments", "image_preprocess", "input_path", "output_path", "path_roles", "DATA_FORMS"]
 
 # What a --data argument may name: the grammar of jetsonkit.data.DataSpec.parse, said once for every command.
@@ -58,10 +58,12 @@ def add_data_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     return input_path(parser, flag, help=f"{purpose}: {DATA_FORMS}{tail}", **kwargs)
 
 
-def add_plan_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str) -> argparse.Action:
+def add_precision_plan_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                                purpose: str) -> argparse.Action:
     """The one ``--plan`` definition: a precision plan file (per-layer precisions, from ``jetsonkit quantize
     --auto-budget`` or written by hand), and what this command does with it."""
-    return input_path(parser, "--plan", help=f"precision plan file (.yaml / .toml / .json, per-layer precisions): {purpose}")
+    return input_path(parser, "--plan",
+                      help=f"precision plan file (.yaml / .toml / .json, per-layer precisions): {purpose}")
 
 
 def add_trt_version_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str, *,

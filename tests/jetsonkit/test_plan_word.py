@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "jetsonkit"
 PLAN_WORDS = {"plan", "plans", "planned", "planner", "planning"}  # not "plane" (NV12's Y plane), "explanation"
 # identifiers that name the precision plan (or a file / flag holding one)
 PRECISION_PLAN_WORDS = {"plan", "plans", "PrecisionPlan", "precision_plan", "plan_path", "plan_out", "_auto_plan",
-                        "_plan", "_plan_mapping", "planned", "plan_table"}
+                        "_plan", "_plan_mapping", "planned", "plan_table",
+                        "add_precision_plan_argument"}
 FULL_NAME_ONLY = ("engine", "runtime")  # no bare "plan" here: a reader of TensorRT code must not guess which one
 
 

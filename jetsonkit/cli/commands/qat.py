@@ -8,7 +8,7 @@ from ...qat.stage import QatSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
-from ..args import input_path, output_path, add_data_argument, add_plan_argument
+from ..args import input_path, output_path, add_data_argument, add_precision_plan_argument
 
 NAME = "qat"
 HELP = "quantization-aware training: fake-quant on the Q/DQ sites, short fine-tune, export the Q/DQ ONNX"
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "calibration data (mnist:train:1000, .npy, .npz, a folder) to calibrate here")
     add_data_argument(parser, "training data", required=True)
     add_settings_arguments(parser, QatSettings)
-    add_plan_argument(parser, "layers it keeps in fp16 / fp32 get no fake-quant")
+    add_precision_plan_argument(parser, "layers it keeps in fp16 / fp32 get no fake-quant")
     parser.add_argument("--input", metavar="NAME:SHAPE[:DTYPE]",
                         help="example input, e.g. input:1x1x28x28 (default: one sample of --data, named input)")
     input_path(parser, "--eval", metavar="DATA", help="labelled data for per-epoch top-1 and the exported "

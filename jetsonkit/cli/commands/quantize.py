@@ -8,7 +8,7 @@ from ...quantize.stage import QuantizeSettings
 from ...settings import add_arguments as add_settings_arguments
 from ...settings import from_args
 from .. import CommandResult
-from ..args import add_calib_arguments, add_data_argument, add_plan_argument, input_path, output_path
+from ..args import add_calib_arguments, add_data_argument, add_precision_plan_argument, input_path, output_path
 
 NAME = "quantize"
 HELP = "insert Q/DQ (explicit INT8) into an ONNX model from a calibration table and a precision plan"
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_calib_arguments(parser)
     output_path(parser, "-o", "--output", help="where to write the Q/DQ model (e.g. model.qdq.onnx)")
     parser.add_argument("--explain", action="store_true", help="print every layer's final precision and why")
-    add_plan_argument(parser, "the layers it names stay in fp16 / fp32, the rest INT8")
+    add_precision_plan_argument(parser, "the layers it names stay in fp16 / fp32, the rest INT8")
     add_settings_arguments(parser, QuantizeSettings, skip=("plan",))  # --plan: a file read, declared above
     add_data_argument(parser, "validation data for --auto-budget")
     output_path(parser, "--plan-out", help="where --auto-budget writes the plan found (default <output>.plan.yaml)")
