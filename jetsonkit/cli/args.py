@@ -50,12 +50,12 @@ def add_calib_arguments(parser: argparse.ArgumentParser, *, required: bool = Fal
                         help="use a --calib table that records another model's hash (refused by default)")
 
 
-def add_data_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str, *,
-                      flag: str = "--data", **kwargs) -> argparse.Action:
+def add_data_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str,
+                      **kwargs) -> argparse.Action:
     """The one ``--data`` definition: ``purpose`` (what the command does with it) then the forms it accepts."""
     default = kwargs.get("default")
     tail = f"; default {default}" if default else ""
-    return input_path(parser, flag, help=f"{purpose}: {DATA_FORMS}{tail}", **kwargs)
+    return input_path(parser, "--data", help=f"{purpose}: {DATA_FORMS}{tail}", **kwargs)
 
 
 def add_precision_plan_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
